@@ -1,0 +1,152 @@
+import { z } from 'zod';
+
+/**
+ * The configuration file's contract (documented in the README). Every default is here, once.
+ * Parsing happens in `load-config.ts`; the parsed result is frozen and passed everywhere as `Config`.
+ */
+
+const positiveInt = (max = 1_000_000_000) => z.number().int().min(1).max(max);
+
+export const COMPARE_MODES = ['checksum', 'field_by_field', 'timestamp'] as const;
+export const CONFLICT_POLICIES = ['source_wins', 'target_wins', 'timestamp', 'merge', 'manual', 'custom'] as const;
+export const CDC_MODES = ['binlog', 'logical', 'polling'] as const;
+
+export type CompareMode = (typeof COMPARE_MODES)[number];
+export type ConflictPolicy = (typeof CONFLICT_POLICIES)[number];
+
+const connectionSchema = z.union([
+  z.string().min(1),
+  z.strictObject({
+    url: z.string().min(1),
+    /** Connections one process opens to this server. @defaultValue 4 */
+    poolSize: positiveInt(1000).optional(),
+    /**
+     * Concurrent queries all rowsync processes together may run on this server (a Redis-held
+     * semaphore); unset means only the per-process pool bounds it.
+     */
+    maxConcurrentQueries: positiveInt(10_000).optional(),
+  }),
+]);
+
+const reconcileSchema = z.strictObject({
+  /** Cron expression (node-cron, 5 or 6 fields) for `rowsync scheduler`; unset: never scheduled. */
+  schedule: z.string().min(1).optional(),
+  /** IANA time zone of `schedule`. @defaultValue the process's time zone */
+  timezone: z.string().min(1).optional(),
+  /** Rows per chunk job (keyset pagination on the source). @defaultValue 10000 */
+  chunkSize: positiveInt(1_000_000).default(10_000),
+  /** How rows are compared. @defaultValue 'checksum' */
+  compare: z.enum(COMPARE_MODES).default('checksum'),
+  /** Column compared when `compare` is 'timestamp'. @defaultValue 'updated_at' */
+  timestampColumn: z.string().min(1).default('updated_at'),
+  /** What a write does when the target row exists and differs. @defaultValue 'source_wins' */
+  conflict: z.enum(CONFLICT_POLICIES).default('source_wins'),
+  /** Column whose newer value wins when `conflict` is 'timestamp'. @defaultValue 'updated_at' */
+  conflictColumn: z.string().min(1).default('updated_at'),
+  /** Per-table resolver module paths (relative to the config file) when `conflict` is 'custom'. */
+  resolvers: z.record(z.string(), z.string().min(1)).default({}),
+  /** Delete rows only the target has. @defaultValue true */
+  deleteExtra: z.boolean().default(true),
+  /** Attempts per chunk and apply job before it stays failed. @defaultValue 5 */
+  attempts: positiveInt(100).default(5),
+  /** First retry delay (exponential backoff). @defaultValue 1000 */
+  backoffMs: z.number().int().min(0).max(3_600_000).default(1000),
+  /** Keys per apply job (one target transaction). @defaultValue 500 */
+  applyBatchSize: positiveInt(10_000).default(500),
+});
+
+const cdcSchema = z.strictObject({
+  mode: z.enum(CDC_MODES),
+});
+
+const pipelineSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected letters, digits, _ . - (starting with a letter or digit)'),
+  source: z.string().min(1),
+  targets: z.array(z.string().min(1)).min(1),
+  /** Tables to keep equal; omitted: every table of the source that has a primary key. */
+  tables: z.array(z.string().min(1)).min(1).optional(),
+  reconcile: reconcileSchema.default(() => reconcileSchema.parse({})),
+  cdc: cdcSchema.optional(),
+});
+
+const workersSchema = z.strictObject({
+  /** Concurrent jobs per worker process, per job kind. */
+  concurrency: z
+    .strictObject({
+      /** @defaultValue 2 */
+      table: positiveInt(256).default(2),
+      /** @defaultValue 4 */
+      chunk: positiveInt(256).default(4),
+      /** Jobs per worker across all apply lanes. @defaultValue 4 */
+      apply: positiveInt(256).default(4),
+    })
+    .default({ table: 2, chunk: 4, apply: 4 }),
+  /**
+   * Apply lanes: keys are routed by hash(table, key) mod lanes; each lane runs one job at a time
+   * across all workers, which gives per-key mutual exclusion. Changing it while jobs are queued is
+   * safe (sync is idempotent) but loses the exclusion for the keys in flight.
+   * @defaultValue 8
+   */
+  lanes: positiveInt(1024).default(8),
+  /**
+   * Job lock duration. A worker killed with -9 releases its jobs after at most lockDuration +
+   * stalledInterval (measured: ~4 s with 5000/2000, ~60 s with BullMQ's defaults).
+   * @defaultValue 5000
+   */
+  lockDurationMs: z.number().int().min(1000).max(600_000).default(5000),
+  /** @defaultValue 2000 */
+  stalledIntervalMs: z.number().int().min(500).max(600_000).default(2000),
+});
+
+const boardSchema = z.strictObject({
+  /** @defaultValue '127.0.0.1' */
+  host: z.string().min(1).default('127.0.0.1'),
+  /** @defaultValue 3000 */
+  port: z.number().int().min(1).max(65535).default(3000),
+});
+
+export const configSchema = z.strictObject({
+  redis: z
+    .strictObject({
+      /** @defaultValue 'redis://127.0.0.1:6379' */
+      url: z.string().min(1).default('redis://127.0.0.1:6379'),
+      /** Key prefix of every queue, lock and semaphore. @defaultValue 'rowsync' */
+      prefix: z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, _ . -')
+        .default('rowsync'),
+    })
+    .default({ url: 'redis://127.0.0.1:6379', prefix: 'rowsync' }),
+  connections: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, _ . -'), connectionSchema),
+  pipelines: z.array(pipelineSchema).min(1),
+  workers: workersSchema.default(() => workersSchema.parse({})),
+  board: boardSchema.default({ host: '127.0.0.1', port: 3000 }),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+type ParsedConfig = z.output<typeof configSchema>;
+
+export interface ConnectionConfig {
+  readonly name: string;
+  readonly url: string;
+  readonly poolSize: number;
+  readonly maxConcurrentQueries: number | undefined;
+}
+
+export type ReconcileConfig = Readonly<ParsedConfig['pipelines'][number]['reconcile']>;
+export type PipelineConfig = Readonly<Omit<ParsedConfig['pipelines'][number], 'reconcile'>> & {
+  readonly reconcile: ReconcileConfig;
+};
+export type WorkersConfig = Readonly<ParsedConfig['workers']>;
+
+export interface Config {
+  /** Absolute path of the file the config came from (resolver modules are relative to it). */
+  readonly file: string | undefined;
+  readonly redis: Readonly<ParsedConfig['redis']>;
+  readonly connections: Readonly<Record<string, ConnectionConfig>>;
+  readonly pipelines: readonly PipelineConfig[];
+  readonly workers: WorkersConfig;
+  readonly board: Readonly<ParsedConfig['board']>;
+}

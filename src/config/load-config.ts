@@ -1,0 +1,191 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { validate as validateCron } from 'node-cron';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors/index.js';
+import { configSchema, type Config, type ConnectionConfig, type PipelineConfig } from './config-schema.js';
+
+/** Env var naming the config file when `--config` is not given. */
+export const CONFIG_ENV = 'ROWSYNC_CONFIG';
+
+/**
+ * Reads, interpolates, validates and freezes a config file (JSON, or YAML by extension `.yml`/`.yaml`,
+ * or by content when the extension is neither). Every failure is a `ConfigError` whose message starts
+ * with the offending field (`pipelines[0].reconcile.chunkSize: expected a number`).
+ */
+export function loadConfigFile(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  const chosen = file ?? env[CONFIG_ENV];
+  if (!chosen) {
+    throw new ConfigError(`--config: no config file given (pass --config FILE or set ${CONFIG_ENV})`, {
+      subject: '--config',
+    });
+  }
+  const absolute = path.resolve(chosen);
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`--config: cannot read ${chosen} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, {
+      subject: '--config',
+    });
+  }
+  let raw: unknown;
+  try {
+    raw = /\.ya?ml$/i.test(absolute) || !/^\s*[{[]/.test(text) ? parseYaml(text) : JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${chosen}: not valid JSON/YAML: ${(error as Error).message.split('\n')[0]}`, {
+      subject: '--config',
+    });
+  }
+  return parseConfig(raw, { file: absolute, env });
+}
+
+/** Validates an already-parsed config object (tests and embedding code use this directly). */
+export function parseConfig(raw: unknown, options: { file?: string; env?: NodeJS.ProcessEnv } = {}): Config {
+  const interpolated = interpolate(raw, [], options.env ?? process.env);
+  const result = configSchema.safeParse(interpolated);
+  if (!result.success) throw fromZod(result.error);
+  const parsed = result.data;
+
+  const connections: Record<string, ConnectionConfig> = {};
+  for (const [name, value] of Object.entries(parsed.connections)) {
+    const entry = typeof value === 'string' ? { url: value } : value;
+    connections[name] = Object.freeze({
+      name,
+      url: entry.url,
+      poolSize: 'poolSize' in entry && entry.poolSize !== undefined ? entry.poolSize : 4,
+      maxConcurrentQueries: 'maxConcurrentQueries' in entry ? entry.maxConcurrentQueries : undefined,
+    });
+  }
+
+  const names = new Set<string>();
+  parsed.pipelines.forEach((pipeline, index) => {
+    const at = `pipelines[${index}]`;
+    if (names.has(pipeline.name)) fail(`${at}.name`, `duplicate pipeline name '${pipeline.name}'`);
+    names.add(pipeline.name);
+    if (!connections[pipeline.source]) fail(`${at}.source`, `unknown connection '${pipeline.source}'`);
+    pipeline.targets.forEach((target, targetIndex) => {
+      if (!connections[target]) fail(`${at}.targets[${targetIndex}]`, `unknown connection '${target}'`);
+      if (target === pipeline.source) fail(`${at}.targets[${targetIndex}]`, `'${target}' is also the source`);
+    });
+    if (new Set(pipeline.targets).size !== pipeline.targets.length) fail(`${at}.targets`, 'duplicate target');
+    if (pipeline.tables && new Set(pipeline.tables).size !== pipeline.tables.length) fail(`${at}.tables`, 'duplicate table');
+    const { reconcile } = pipeline;
+    if (reconcile.schedule !== undefined && !validateCron(reconcile.schedule)) {
+      fail(`${at}.reconcile.schedule`, `not a valid cron expression: '${reconcile.schedule}'`);
+    }
+    if (reconcile.timezone !== undefined && !isTimeZone(reconcile.timezone)) {
+      fail(`${at}.reconcile.timezone`, `unknown time zone '${reconcile.timezone}'`);
+    }
+    if (reconcile.conflict === 'custom') {
+      const tables = pipeline.tables ?? [];
+      if (Object.keys(reconcile.resolvers).length === 0) {
+        fail(`${at}.reconcile.resolvers`, "required when conflict is 'custom' (a module path per table)");
+      }
+      for (const table of tables) {
+        if (!reconcile.resolvers[table]) fail(`${at}.reconcile.resolvers.${table}`, "missing: conflict is 'custom'");
+      }
+    }
+  });
+
+  const config: Config = {
+    file: options.file,
+    redis: Object.freeze({ ...parsed.redis }),
+    connections: Object.freeze(connections),
+    pipelines: Object.freeze(parsed.pipelines.map((pipeline) => deepFreeze(pipeline) as PipelineConfig)),
+    workers: deepFreeze(parsed.workers),
+    board: Object.freeze({ ...parsed.board }),
+  };
+  return Object.freeze(config);
+}
+
+export function findPipeline(config: Config, name: string): PipelineConfig {
+  const pipeline = config.pipelines.find((candidate) => candidate.name === name);
+  if (!pipeline) {
+    const known = config.pipelines.map((candidate) => candidate.name).join(', ');
+    throw new ConfigError(`--pipeline: unknown pipeline '${name}' (configured: ${known})`, { subject: '--pipeline' });
+  }
+  return pipeline;
+}
+
+const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/** `${VAR}` and `${VAR:-default}` in every string; a missing variable without default is an error. */
+function interpolate(value: unknown, at: readonly (string | number)[], env: NodeJS.ProcessEnv): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REFERENCE, (_match, name: string, fallback: string | undefined) => {
+      const found = env[name];
+      if (found !== undefined) return found;
+      if (fallback !== undefined) return fallback;
+      return fail(formatPath(at), `environment variable ${name} is not set`);
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, index) => interpolate(item, [...at, index], env));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).map(([key, item]) => [key, interpolate(item, [...at, key], env)]),
+    );
+  }
+  return value;
+}
+
+function fromZod(error: z.ZodError): ConfigError {
+  const lines = error.issues.slice(0, 10).map((issue) => {
+    const where = formatPath(issue.path as (string | number)[]) || '(root)';
+    return `${where}: ${describeIssue(issue)}`;
+  });
+  const first = error.issues[0];
+  return new ConfigError(lines.join('\n'), { subject: first ? formatPath(first.path as (string | number)[]) : undefined });
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return /received undefined/.test(issue.message)
+        ? `required (expected ${article(issue.expected)})`
+        : `expected ${article(issue.expected)}`;
+    case 'unrecognized_keys':
+      return `unknown option${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `'${key}'`).join(', ')}`;
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
+    case 'too_small':
+      return issue.origin === 'array' ? `expected at least ${String(issue.minimum)} entries` : `expected at least ${String(issue.minimum)}`;
+    case 'too_big':
+      return `expected at most ${String(issue.maximum)}`;
+    default:
+      return issue.message;
+  }
+}
+
+function article(expected: string): string {
+  const words: Record<string, string> = { number: 'a number', string: 'a string', boolean: 'a boolean', object: 'an object', array: 'an array', int: 'an integer' };
+  return words[expected] ?? expected;
+}
+
+function formatPath(at: readonly (string | number | symbol)[]): string {
+  return at
+    .map((part, index) => (typeof part === 'number' ? `[${part}]` : index === 0 ? String(part) : `.${String(part)}`))
+    .join('');
+}
+
+function fail(where: string, message: string): never {
+  throw new ConfigError(`${where}: ${message}`, { subject: where });
+}
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const item of Object.values(value as object)) deepFreeze(item);
+  }
+  return value;
+}

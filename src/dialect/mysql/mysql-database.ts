@@ -1,0 +1,354 @@
+/**
+ * The MySQL/MariaDB `Database` (dialect.ts) on a mysql2 pool. Tested against MariaDB 10.11; MySQL 8
+ * differences are noted where they matter (here, in mysql-sql.ts and mysql-introspector.ts).
+ */
+import type { Readable } from 'node:stream';
+import { createPool, type Pool } from 'mysql2/promise';
+import { ChecksumAccumulator, canonicalToken, finishRowHash, keyIdentity, rowHash } from '../canonical.js';
+import { CONFLICTS_TABLE, conflictRow } from '../conflicts-table.js';
+import type { DatabaseOptions } from '../create-database.js';
+import type { Database } from '../dialect.js';
+import type {
+  ApplyResult, ChangeSet, ConflictRecord, Engine, KeyRange, KeyTuple, RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
+} from '../types.js';
+import { mysqlConnectionSettings } from './mysql-connection-options.js';
+import { translateMysqlError, type ErrorContext } from './mysql-errors.js';
+import { describeTable, listTables, type ArrayQuery } from './mysql-introspector.js';
+import {
+  keyColumns, keysPredicate, orderByKey, quoteIdentifier, rangePredicate, readExpr, rowHashExpr, textLiteral, valueLiteral,
+} from './mysql-sql.js';
+import { toPortable } from './mysql-values.js';
+
+const DEFAULT_POOL_SIZE = 4;
+/** Keys per `IN (...)` list: well under the ~10k-value mark where statements get slow to parse. */
+const MAX_KEY_VALUES_PER_STATEMENT = 10_000;
+const MAX_KEYS_PER_STATEMENT = 2_000;
+/** Rows per multi-row INSERT, and a text budget well under MariaDB's default 16 MiB max_allowed_packet. */
+const MAX_ROWS_PER_INSERT = 1_000;
+const MAX_STATEMENT_CHARS = 4 * 1024 * 1024;
+const STREAM_HIGH_WATER_MARK = 500;
+
+/** The callback-style connection under mysql2's promise wrapper (typed loosely by mysql2). */
+interface CoreConnection {
+  query(options: { sql: string; rowsAsArray: boolean }): { stream(options: { highWaterMark: number }): Readable };
+  query(sql: string, callback: (error: Error | null) => void): void;
+  destroy(): void;
+}
+
+export class MysqlDatabase implements Database {
+  readonly engine: Engine = 'mysql';
+  readonly connectionName: string;
+  private readonly pool: Pool;
+  private readonly errorContext: ErrorContext;
+  private readonly arrayQuery: ArrayQuery;
+
+  constructor(options: DatabaseOptions) {
+    this.connectionName = options.connectionName;
+    const settings = mysqlConnectionSettings(options.connectionName, options.url, options.poolSize ?? DEFAULT_POOL_SIZE);
+    this.errorContext = { connectionName: options.connectionName, password: settings.password };
+    this.pool = createPool(settings.pool);
+    // Session setup, queued on each new connection before the pool hands it out (a connection runs its
+    // commands in order, so no query can precede it):
+    // - time_zone UTC: TIMESTAMPs are read, written and DATE_FORMATted as UTC instants;
+    // - NO_AUTO_VALUE_ON_ZERO: a key 0 copied from the other side is stored as 0, not as a new
+    //   AUTO_INCREMENT value. The rest of the server's sql_mode is kept.
+    (this.pool.pool as unknown as NodeJS.EventEmitter).on('connection', (connection: CoreConnection) => {
+      connection.query(
+        "SET time_zone = '+00:00', sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'NO_AUTO_VALUE_ON_ZERO')",
+        (error) => {
+          // Never leave a connection in the wrong time zone: the next query on it fails as a lost connection.
+          if (error) connection.destroy();
+        },
+      );
+    });
+    this.arrayQuery = async (sql, params) => {
+      const [rows] = await this.pool.query({ sql, rowsAsArray: true }, params === undefined ? undefined : [...params]);
+      return rows as unknown as unknown[][];
+    };
+  }
+
+  canRenderInSql(kind: ValueKind): boolean {
+    // A double cannot be printed at 15 significant digits identically by both engines, and JSON needs
+    // key sorting and exact number forms (MariaDB stores JSON text as written): both hashed in Node.
+    return kind !== 'float' && kind !== 'json';
+  }
+
+  quoteIdentifier(name: string): string {
+    return quoteIdentifier(name);
+  }
+
+  listTables(): Promise<string[]> {
+    return this.guard('listing tables', () => listTables(this.arrayQuery));
+  }
+
+  describeTable(table: string): Promise<TableSchema> {
+    return this.guard(`describing table ${table}`, () => describeTable(this.arrayQuery, this.connectionName, table));
+  }
+
+  countRange(shape: TableShape, range: KeyRange): Promise<number> {
+    return this.guard(`counting ${shape.table}`, async () => {
+      const rows = await this.arrayQuery(`SELECT COUNT(*) FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)}`);
+      return Number(rows[0]?.[0] ?? 0);
+    });
+  }
+
+  async keyAtOffset(shape: TableShape, range: KeyRange, offset: number): Promise<KeyTuple | undefined> {
+    if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`keyAtOffset: offset must be a non-negative integer, got ${offset}`);
+    return this.guard(`paging ${shape.table}`, async () => {
+      const keys = keyColumns(shape);
+      const rows = await this.arrayQuery(
+        `SELECT ${keys.map(readExpr).join(', ')} FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)} ` +
+          `ORDER BY ${orderByKey(shape)} LIMIT 1 OFFSET ${offset}`,
+      );
+      const row = rows[0];
+      return row ? keys.map((column, index) => toPortable(column, row[index])) : undefined;
+    });
+  }
+
+  async fetchRange(shape: TableShape, range: KeyRange, limit: number): Promise<Row[]> {
+    if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`fetchRange: limit must be a non-negative integer, got ${limit}`);
+    return this.guard(`reading ${shape.table}`, async () => {
+      const rows = await this.arrayQuery(
+        `SELECT ${this.selectList(shape)} FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)} ` +
+          `ORDER BY ${orderByKey(shape)} LIMIT ${limit}`,
+      );
+      return rows.map((row) => this.portableRow(shape, row));
+    });
+  }
+
+  fetchByKeys(shape: TableShape, keys: readonly KeyTuple[]): Promise<Row[]> {
+    return this.guard(`reading ${shape.table} by key`, async () => {
+      const wanted = new Set(keys.map((key) => keyIdentity(shape, key)));
+      const result: Row[] = [];
+      for (const batch of chunks(keys, this.keysPerStatement(shape))) {
+        const rows = await this.arrayQuery(
+          `SELECT ${this.selectList(shape)} FROM ${this.from(shape)} WHERE ${keysPredicate(shape, batch)}`,
+        );
+        for (const raw of rows) {
+          const row = this.portableRow(shape, raw);
+          // The SQL already compares text keys byte-exactly; this also guards uuid case and any
+          // comparison the server makes looser than canonical equality.
+          if (wanted.has(keyIdentity(shape, shape.keyIndexes.map((index) => row[index] ?? null)))) result.push(row);
+        }
+      }
+      return result;
+    });
+  }
+
+  checksumRange(shape: TableShape, range: KeyRange): Promise<RangeChecksum> {
+    return this.guard(`checksumming ${shape.table}`, async () => {
+      const nodeColumns = shape.columns.filter((column) => column.hashSite === 'node');
+      if (nodeColumns.length === 0) {
+        const checksum = await this.sqlChecksum(shape, range);
+        if (checksum) return checksum;
+      } else {
+        const checksum = await this.mixedChecksum(shape, range, nodeColumns);
+        if (checksum) return checksum;
+      }
+      // Some row's canonical text exceeded max_allowed_packet (CONCAT returns NULL): hash in Node.
+      return this.nodeChecksum(shape, range);
+    });
+  }
+
+  applyChanges(shape: TableShape, changes: ChangeSet): Promise<ApplyResult> {
+    return this.guard(`writing ${shape.table}`, async () => {
+      if (changes.upserts.length === 0 && changes.deletes.length === 0) return { upserted: 0, deleted: 0 };
+      const statements = [...this.deleteStatements(shape, changes.deletes), ...this.upsertStatements(shape, changes.upserts)];
+      const connection = await this.pool.getConnection();
+      let healthy = true;
+      try {
+        await connection.beginTransaction();
+        try {
+          for (const sql of statements) await connection.query(sql);
+          await connection.commit();
+        } catch (error) {
+          await connection.rollback().catch(() => {
+            healthy = false;
+          });
+          throw error;
+        }
+      } finally {
+        if (healthy) connection.release();
+        else connection.destroy();
+      }
+      return { upserted: changes.upserts.length, deleted: changes.deletes.length };
+    });
+  }
+
+  /**
+   * `rowsync_conflicts` in this database (conflicts-table.ts). JSON columns: MySQL 8's JSON type,
+   * MariaDB's LONGTEXT + json_valid CHECK, both spelled `JSON`. DATETIME(6) rather than TIMESTAMP
+   * (no 2038 limit); the session is UTC, so the times are UTC.
+   */
+  recordConflicts(records: readonly ConflictRecord[]): Promise<void> {
+    return this.guard('recording conflicts', async () => {
+      if (records.length === 0) return;
+      const table = quoteIdentifier(CONFLICTS_TABLE);
+      await this.pool.query(
+        `CREATE TABLE IF NOT EXISTS ${table} (id CHAR(32) CHARACTER SET ascii NOT NULL PRIMARY KEY, ` +
+          `pipeline VARCHAR(255) NOT NULL, table_name VARCHAR(255) NOT NULL, row_key JSON NOT NULL, ` +
+          `source_row JSON NOT NULL, target_row JSON NOT NULL, ` +
+          `detected_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), ` +
+          `status VARCHAR(16) NOT NULL DEFAULT 'pending', resolved_at DATETIME(6) NULL) CHARACTER SET utf8mb4`,
+      );
+      for (const batch of chunks(records.map(conflictRow), 500)) {
+        const tuples = batch.map(
+          (row) =>
+            `(${[row.id, row.pipeline, row.tableName, row.rowKey, row.sourceRow, row.targetRow].map(textLiteral).join(', ')})`,
+        );
+        // A key that is in conflict again is pending again, with the rows as they are now.
+        await this.pool.query(
+          `INSERT INTO ${table} (id, pipeline, table_name, row_key, source_row, target_row) VALUES ${tuples.join(', ')} ` +
+            `ON DUPLICATE KEY UPDATE source_row = VALUES(source_row), target_row = VALUES(target_row), ` +
+            `detected_at = CURRENT_TIMESTAMP(6), status = 'pending', resolved_at = NULL`,
+        );
+      }
+    });
+  }
+
+  execute(sql: string, params: readonly unknown[] = []): Promise<Record<string, unknown>[]> {
+    return this.guard('executing SQL', async () => {
+      const [result] = await this.pool.query(sql, [...params]);
+      if (!Array.isArray(result)) return [];
+      return (result as unknown[]).filter((row): row is Record<string, unknown> => typeof row === 'object' && row !== null && !Array.isArray(row));
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.guard('closing the pool', () => this.pool.end());
+  }
+
+  // ----------------------------------------------------------------------------------------------
+
+  private async guard<T>(action: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw translateMysqlError(error, this.errorContext, action);
+    }
+  }
+
+  private from(shape: TableShape): string {
+    return quoteIdentifier(shape.table);
+  }
+
+  private selectList(shape: TableShape): string {
+    return shape.columns.map(readExpr).join(', ');
+  }
+
+  private portableRow(shape: TableShape, raw: readonly unknown[]): Row {
+    return shape.columns.map((column, index) => toPortable(column, raw[index]));
+  }
+
+  private keysPerStatement(shape: TableShape): number {
+    return Math.max(1, Math.min(MAX_KEYS_PER_STATEMENT, Math.floor(MAX_KEY_VALUES_PER_STATEMENT / Math.max(1, shape.keyIndexes.length))));
+  }
+
+  /**
+   * Everything in one aggregate. The row hash is computed in a derived table and read twice; MariaDB
+   * may merge the derived table and evaluate MD5 twice per row, which costs CPU, not correctness.
+   * SUM over BIGINT UNSIGNED returns an exact DECIMAL (mysql2 gives it as a string).
+   */
+  private async sqlChecksum(shape: TableShape, range: KeyRange): Promise<RangeChecksum | undefined> {
+    const rows = await this.arrayQuery(
+      `SELECT COUNT(*), SUM(CAST(CONV(SUBSTRING(h, 1, 15), 16, 10) AS UNSIGNED)), ` +
+        `SUM(CAST(CONV(SUBSTRING(h, 16, 15), 16, 10) AS UNSIGNED)), SUM(h IS NULL) ` +
+        `FROM (SELECT ${rowHashExpr(shape.columns)} AS h FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)}) AS rowsync_rows`,
+    );
+    const [count, sum1, sum2, overflow] = rows[0] ?? [];
+    if (Number(overflow ?? 0) > 0) return undefined;
+    return { count: Number(count ?? 0), sum1: decimalText(sum1), sum2: decimalText(sum2) };
+  }
+
+  /** MD5 of the SQL-rendered columns per row, finished in Node with the node-hashed columns; streamed. */
+  private async mixedChecksum(shape: TableShape, range: KeyRange, nodeColumns: readonly ShapeColumn[]): Promise<RangeChecksum | undefined> {
+    const sqlColumns = shape.columns.filter((column) => column.hashSite === 'sql');
+    const sql =
+      `SELECT ${[`${rowHashExpr(sqlColumns)}`, ...nodeColumns.map(readExpr)].join(', ')} ` +
+      `FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)}`;
+    const accumulator = new ChecksumAccumulator();
+    for await (const raw of this.stream(sql)) {
+      const sqlPart = raw[0];
+      if (typeof sqlPart !== 'string') return undefined;
+      let tokens = '';
+      nodeColumns.forEach((column, index) => {
+        tokens += canonicalToken(column.kind, toPortable(column, raw[index + 1]));
+      });
+      accumulator.add(finishRowHash(sqlPart, tokens));
+    }
+    return accumulator.result();
+  }
+
+  private async nodeChecksum(shape: TableShape, range: KeyRange): Promise<RangeChecksum> {
+    const accumulator = new ChecksumAccumulator();
+    const sql = `SELECT ${this.selectList(shape)} FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)}`;
+    for await (const raw of this.stream(sql)) accumulator.add(rowHash(shape, this.portableRow(shape, raw)));
+    return accumulator.result();
+  }
+
+  /** Rows as arrays, streamed with backpressure on a dedicated connection (never buffers the range). */
+  private async *stream(sql: string): AsyncGenerator<unknown[]> {
+    const connection = await this.pool.getConnection();
+    const core = connection.connection as unknown as CoreConnection;
+    let finished = false;
+    try {
+      for await (const row of core.query({ sql, rowsAsArray: true }).stream({ highWaterMark: STREAM_HIGH_WATER_MARK })) {
+        yield row as unknown[];
+      }
+      finished = true;
+    } finally {
+      // Abandoned mid-result (error, or the consumer stopped): the connection still has rows in flight.
+      if (finished) connection.release();
+      else connection.destroy();
+    }
+  }
+
+  /** Deletes are byte-exact on text keys (keysPredicate), so 'abc' never deletes 'ABC' or 'abc '. */
+  private deleteStatements(shape: TableShape, deletes: readonly KeyTuple[]): string[] {
+    return chunks(deletes, this.keysPerStatement(shape)).map(
+      (batch) => `DELETE FROM ${this.from(shape)} WHERE ${keysPredicate(shape, batch)}`,
+    );
+  }
+
+  /**
+   * `INSERT ... ON DUPLICATE KEY UPDATE c = VALUES(c)` for every written column, key columns included:
+   * under a case-insensitive key collation 'abc' replaces 'ABC' instead of being lost, and a table of
+   * key columns only needs no special case. MySQL 8.0.20+ deprecates VALUES() in favour of a row alias
+   * (`INSERT ... AS new ON DUPLICATE KEY UPDATE c = new.c`), which MariaDB lacks; VALUES() works on both.
+   * A conflict on a secondary UNIQUE key also resolves to an update of that row (MySQL semantics).
+   */
+  private upsertStatements(shape: TableShape, upserts: readonly Row[]): string[] {
+    const written = shape.columns.map((column, index) => ({ column, index })).filter(({ column }) => !column.generated);
+    if (upserts.length === 0 || written.length === 0) return [];
+    const names = written.map(({ column }) => quoteIdentifier(column.name));
+    const head = `INSERT INTO ${this.from(shape)} (${names.join(', ')}) VALUES `;
+    const tail = ` ON DUPLICATE KEY UPDATE ${names.map((name) => `${name} = VALUES(${name})`).join(', ')}`;
+    const statements: string[] = [];
+    let tuples: string[] = [];
+    let size = 0;
+    const flush = () => {
+      if (tuples.length > 0) statements.push(head + tuples.join(', ') + tail);
+      tuples = [];
+      size = 0;
+    };
+    for (const row of upserts) {
+      const tuple = `(${written.map(({ column, index }) => valueLiteral(column, row[index] ?? null)).join(', ')})`;
+      if (tuples.length > 0 && (tuples.length >= MAX_ROWS_PER_INSERT || size + tuple.length > MAX_STATEMENT_CHARS)) flush();
+      tuples.push(tuple);
+      size += tuple.length + 2;
+    }
+    flush();
+    return statements;
+  }
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const result: T[][] = [];
+  for (let start = 0; start < items.length; start += size) result.push(items.slice(start, start + size));
+  return result;
+}
+
+function decimalText(value: unknown): string {
+  if (value === null || value === undefined) return '0';
+  return String(value);
+}

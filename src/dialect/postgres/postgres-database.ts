@@ -1,0 +1,348 @@
+import type pg from 'pg';
+import { ConfigError } from '../../errors/index.js';
+import { ChecksumAccumulator, canonicalToken, finishRowHash, keyIdentity } from '../canonical.js';
+import type { DatabaseOptions } from '../create-database.js';
+import { CONFLICTS_TABLE, conflictRow } from '../conflicts-table.js';
+import type { Database } from '../dialect.js';
+import type {
+  ApplyResult, ChangeSet, ConflictRecord, KeyRange, KeyTuple, RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
+} from '../types.js';
+import { createPool, parsePostgresUrl, type PostgresConnectionSettings } from './postgres-connection.js';
+import { translatePostgresError, type ErrorContext } from './postgres-errors.js';
+import { PostgresIntrospector } from './postgres-introspector.js';
+import {
+  Params, keyColumns, keyOrderBy, keysPredicate, normalizeValue, quoteIdentifier, rangePredicate, readExpression,
+  rowMd5Sql, toParam,
+} from './postgres-sql.js';
+
+/** Keys per fetch/delete statement, and bind parameters per statement (protocol limit: 65535). */
+const MAX_KEYS_PER_STATEMENT = 2000;
+const MAX_KEY_PARAMS = 10_000;
+const MAX_UPSERT_PARAMS = 60_000;
+const MAX_UPSERT_ROWS = 1000;
+/** Rows per FETCH from the cursor of a checksum that finishes row hashes in Node. */
+const CURSOR_BATCH = 2000;
+
+type Client = pg.PoolClient;
+
+/** The PostgreSQL implementation of `Database` (pg Pool, lossless per-pool type parsers, UTC session). */
+export class PostgresDatabase implements Database {
+  readonly engine = 'postgres' as const;
+  readonly connectionName: string;
+  private readonly settings: PostgresConnectionSettings;
+  private readonly pool: pg.Pool;
+  private readonly introspector: PostgresIntrospector;
+  private readonly errorContext: ErrorContext;
+  private readonly identityCache = new Map<string, Promise<Set<string>>>();
+
+  constructor(options: DatabaseOptions) {
+    this.connectionName = options.connectionName;
+    const poolSize = options.poolSize ?? 4;
+    if (!Number.isInteger(poolSize) || poolSize < 1) {
+      throw new ConfigError(`connections.${options.connectionName}.poolSize must be a positive integer (got ${poolSize})`, {
+        subject: `connections.${options.connectionName}.poolSize`,
+      });
+    }
+    this.settings = parsePostgresUrl(options.url, options.connectionName);
+    this.pool = createPool(this.settings, poolSize);
+    this.errorContext = {
+      connectionName: options.connectionName,
+      host: this.settings.host,
+      port: this.settings.port,
+      password: this.settings.password,
+    };
+    this.introspector = new PostgresIntrospector(
+      (sql, params) => this.queryArrays(sql, params),
+      this.settings.schema,
+      options.connectionName,
+    );
+  }
+
+  /** Floats and JSON are hashed in Node (see canonical.ts); everything else renders exactly in SQL. */
+  canRenderInSql(kind: ValueKind): boolean {
+    return kind !== 'float' && kind !== 'json';
+  }
+
+  quoteIdentifier(name: string): string {
+    return quoteIdentifier(name);
+  }
+
+  listTables(): Promise<string[]> {
+    return this.introspector.listTables();
+  }
+
+  describeTable(table: string): Promise<TableSchema> {
+    this.identityCache.delete(table);
+    return this.introspector.describeTable(table);
+  }
+
+  async countRange(shape: TableShape, range: KeyRange): Promise<number> {
+    const params = new Params();
+    const rows = await this.queryArrays(
+      `SELECT count(*) FROM ${this.tableName(shape)} WHERE ${rangePredicate(shape, range, params)}`,
+      params.values,
+    );
+    return Number(rows[0]?.[0] ?? 0);
+  }
+
+  async keyAtOffset(shape: TableShape, range: KeyRange, offset: number): Promise<KeyTuple | undefined> {
+    const params = new Params();
+    const columns = keyColumns(shape);
+    const where = rangePredicate(shape, range, params);
+    const rows = await this.queryArrays(
+      `SELECT ${columns.map(readExpression).join(', ')} FROM ${this.tableName(shape)} WHERE ${where} ` +
+        `ORDER BY ${keyOrderBy(shape)} LIMIT 1 OFFSET ${params.add(Math.max(0, Math.trunc(offset)))}`,
+      params.values,
+    );
+    const row = rows[0];
+    return row === undefined ? undefined : columns.map((column, index) => normalizeValue(column, row[index]));
+  }
+
+  async fetchRange(shape: TableShape, range: KeyRange, limit: number): Promise<Row[]> {
+    const params = new Params();
+    const where = rangePredicate(shape, range, params);
+    const rows = await this.queryArrays(
+      `SELECT ${this.selectList(shape)} FROM ${this.tableName(shape)} WHERE ${where} ` +
+        `ORDER BY ${keyOrderBy(shape)} LIMIT ${params.add(Math.max(0, Math.trunc(limit)))}`,
+      params.values,
+    );
+    return rows.map((row) => this.toRow(shape, row));
+  }
+
+  async fetchByKeys(shape: TableShape, keys: readonly KeyTuple[]): Promise<Row[]> {
+    const wanted = new Set(keys.map((key) => keyIdentity(shape, key)));
+    const result: Row[] = [];
+    for (const batch of this.keyBatches(shape, keys)) {
+      const params = new Params();
+      const where = keysPredicate(shape, batch, params);
+      const rows = await this.queryArrays(
+        `SELECT ${this.selectList(shape)} FROM ${this.tableName(shape)} WHERE ${where}`,
+        params.values,
+      );
+      for (const raw of rows) {
+        const row = this.toRow(shape, raw);
+        // `=` may be looser than byte equality (citext, nondeterministic collations, a number
+        // compared with a text key): keep only rows whose key is exactly one that was asked for.
+        if (wanted.has(keyIdentity(shape, shape.keyIndexes.map((index) => row[index] ?? null)))) result.push(row);
+      }
+    }
+    return result;
+  }
+
+  async checksumRange(shape: TableShape, range: KeyRange): Promise<RangeChecksum> {
+    const sqlColumns = shape.columns.filter((column) => column.hashSite === 'sql');
+    const nodeColumns = shape.columns.filter((column) => column.hashSite === 'node');
+    const params = new Params();
+    const where = rangePredicate(shape, range, params);
+    if (nodeColumns.length === 0) {
+      // Hex digits 1-15 and 16-30 of each row's MD5 as 60-bit integers; sum(bigint) is numeric, exact.
+      const rows = await this.queryArrays(
+        `SELECT count(*),
+                coalesce(sum(('x' || substr(h, 1, 15))::bit(60)::bigint), 0)::text,
+                coalesce(sum(('x' || substr(h, 16, 15))::bit(60)::bigint), 0)::text
+           FROM (SELECT ${rowMd5Sql(sqlColumns)} AS h FROM ${this.tableName(shape)} WHERE ${where}) AS rowsync_rows`,
+        params.values,
+      );
+      const row = rows[0] ?? [0, '0', '0'];
+      return { count: Number(row[0]), sum1: String(row[1]), sum2: String(row[2]) };
+    }
+
+    // Some columns are hashed in Node: the database returns the MD5 of the SQL part plus the raw node
+    // columns, streamed through a cursor (a chunk may be large) in one REPEATABLE READ snapshot.
+    const sql =
+      `SELECT ${[rowMd5Sql(sqlColumns), ...nodeColumns.map(readExpression)].join(', ')} ` +
+      `FROM ${this.tableName(shape)} WHERE ${where}`;
+    const accumulator = new ChecksumAccumulator();
+    await this.withClient(async (client) => {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      try {
+        await client.query({ text: `DECLARE rowsync_checksum NO SCROLL CURSOR FOR ${sql}`, values: params.values });
+        for (;;) {
+          const batch = await client.query<unknown[]>({
+            text: `FETCH ${CURSOR_BATCH} FROM rowsync_checksum`,
+            rowMode: 'array',
+          });
+          for (const row of batch.rows) {
+            const nodeTokens = nodeColumns
+              .map((column, index) => canonicalToken(column.kind, normalizeValue(column, row[index + 1])))
+              .join('');
+            accumulator.add(finishRowHash(String(row[0]), nodeTokens));
+          }
+          if (batch.rows.length < CURSOR_BATCH) break;
+        }
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    });
+    return accumulator.result();
+  }
+
+  async applyChanges(shape: TableShape, changes: ChangeSet): Promise<ApplyResult> {
+    if (changes.upserts.length === 0 && changes.deletes.length === 0) return { upserted: 0, deleted: 0 };
+    const keyNames = new Set(keyColumns(shape).map((column) => column.name));
+    const writable = shape.columns
+      .map((column, index) => ({ column, index }))
+      .filter(({ column }) => !column.generated);
+    const identityAlways = changes.upserts.length > 0 ? await this.identityAlways(shape.table) : new Set<string>();
+    const updatable = writable.filter(({ column }) => !keyNames.has(column.name) && !identityAlways.has(column.name));
+
+    // One row per key (last wins): ON CONFLICT DO UPDATE refuses to touch the same row twice.
+    const upserts = [...new Map(changes.upserts.map((row) => [rowKeyIdentity(shape, row), row])).values()];
+
+    await this.withClient(async (client) => {
+      await client.query('BEGIN');
+      try {
+        // Deletes first, then upserts: a key present in both ends up holding the upserted row.
+        for (const batch of this.keyBatches(shape, changes.deletes)) {
+          const params = new Params();
+          await client.query(
+            `DELETE FROM ${this.tableName(shape)} WHERE ${keysPredicate(shape, batch, params)}`,
+            params.values,
+          );
+        }
+        const perRow = Math.max(1, writable.length);
+        const rowsPerStatement = Math.max(1, Math.min(MAX_UPSERT_ROWS, Math.floor(MAX_UPSERT_PARAMS / perRow)));
+        const columnList = writable.map(({ column }) => quoteIdentifier(column.name)).join(', ');
+        const conflict = keyColumns(shape).map((column) => quoteIdentifier(column.name)).join(', ');
+        const onConflict =
+          updatable.length === 0
+            ? 'DO NOTHING'
+            : `DO UPDATE SET ${updatable
+                .map(({ column }) => `${quoteIdentifier(column.name)} = EXCLUDED.${quoteIdentifier(column.name)}`)
+                .join(', ')}`;
+        for (let start = 0; start < upserts.length; start += rowsPerStatement) {
+          const params = new Params();
+          const tuples = upserts
+            .slice(start, start + rowsPerStatement)
+            .map((row) => `(${writable.map(({ column, index }) => params.add(toParam(column, row[index]))).join(', ')})`);
+          // Multi-row VALUES in an INSERT resolves untyped parameters to the target columns' types,
+          // so JSON text, '1'/'0' booleans, 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC session) and Buffers
+          // are parsed by the column's own input function. OVERRIDING SYSTEM VALUE lets rows keep
+          // their GENERATED ALWAYS identity values and is a no-op for tables without one.
+          await client.query(
+            `INSERT INTO ${this.tableName(shape)} (${columnList}) OVERRIDING SYSTEM VALUE ` +
+              `VALUES ${tuples.join(', ')} ON CONFLICT (${conflict}) ${onConflict}`,
+            params.values,
+          );
+        }
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    });
+    return { upserted: changes.upserts.length, deleted: changes.deletes.length };
+  }
+
+  async recordConflicts(records: readonly ConflictRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const table = this.tableName(CONFLICTS_TABLE);
+    await this.withClient(async (client) => {
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${table} (id char(32) PRIMARY KEY, pipeline text NOT NULL, table_name text NOT NULL, ` +
+          `row_key jsonb NOT NULL, source_row jsonb NOT NULL, target_row jsonb NOT NULL, ` +
+          `detected_at timestamptz NOT NULL DEFAULT now(), status text NOT NULL DEFAULT 'pending', resolved_at timestamptz NULL)`,
+      );
+      const params = new Params();
+      const tuples = records.map(conflictRow).map(
+        (row) =>
+          `(${params.add(row.id)}, ${params.add(row.pipeline)}, ${params.add(row.tableName)}, ${params.add(row.rowKey)}::jsonb, ` +
+          `${params.add(row.sourceRow)}::jsonb, ${params.add(row.targetRow)}::jsonb)`,
+      );
+      // A key that is in conflict again is pending again, with the rows as they are now.
+      await client.query(
+        `INSERT INTO ${table} (id, pipeline, table_name, row_key, source_row, target_row) VALUES ${tuples.join(', ')} ` +
+          `ON CONFLICT (id) DO UPDATE SET source_row = EXCLUDED.source_row, target_row = EXCLUDED.target_row, ` +
+          `detected_at = now(), status = 'pending', resolved_at = NULL`,
+        params.values,
+      );
+    });
+  }
+
+  async execute(sql: string, params: readonly unknown[] = []): Promise<Record<string, unknown>[]> {
+    try {
+      const result = await this.pool.query(sql, params as unknown[]);
+      // A multi-statement string returns one result per statement; hand back the last one's rows.
+      const last = Array.isArray(result) ? (result as pg.QueryResult[])[(result as pg.QueryResult[]).length - 1] : result;
+      return (last?.rows ?? []) as Record<string, unknown>[];
+    } catch (error) {
+      throw translatePostgresError(error, this.errorContext);
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.pool.end();
+    } catch (error) {
+      throw translatePostgresError(error, this.errorContext);
+    }
+  }
+
+  private tableName(shape: TableShape | string): string {
+    const table = typeof shape === 'string' ? shape : shape.table;
+    return `${quoteIdentifier(this.settings.schema)}.${quoteIdentifier(table)}`;
+  }
+
+  private selectList(shape: TableShape): string {
+    return shape.columns.map(readExpression).join(', ');
+  }
+
+  private toRow(shape: TableShape, raw: unknown[]): Row {
+    return shape.columns.map((column: ShapeColumn, index) => normalizeValue(column, raw[index]));
+  }
+
+  private *keyBatches(shape: TableShape, keys: readonly KeyTuple[]): Generator<readonly KeyTuple[]> {
+    // Twice the key width: the byte-exact check repeats every tuple (see keysPredicate).
+    const perKey = shape.keyIndexes.length * 2;
+    const size = Math.max(1, Math.min(MAX_KEYS_PER_STATEMENT, Math.floor(MAX_KEY_PARAMS / perKey)));
+    for (let start = 0; start < keys.length; start += size) yield keys.slice(start, start + size);
+  }
+
+  private identityAlways(table: string): Promise<Set<string>> {
+    let cached = this.identityCache.get(table);
+    if (!cached) {
+      cached = this.introspector.identityAlwaysColumns(table);
+      cached.catch(() => this.identityCache.delete(table));
+      this.identityCache.set(table, cached);
+    }
+    return cached;
+  }
+
+  private async queryArrays(sql: string, params: readonly unknown[]): Promise<unknown[][]> {
+    try {
+      const result = await this.pool.query<unknown[]>({ text: sql, values: params as unknown[], rowMode: 'array' });
+      return result.rows;
+    } catch (error) {
+      throw translatePostgresError(error, this.errorContext);
+    }
+  }
+
+  /** A dedicated client for a transaction or cursor; a client that failed mid-protocol is discarded. */
+  private async withClient<T>(work: (client: Client) => Promise<T>): Promise<T> {
+    let client: Client;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw translatePostgresError(error, this.errorContext);
+    }
+    let broken: Error | undefined;
+    try {
+      return await work(client);
+    } catch (error) {
+      const translated = translatePostgresError(error, this.errorContext);
+      // After a query error the ROLLBACK has left the session clean; after anything else (lost
+      // connection, timeout mid-protocol) the client is not trusted again.
+      const code = (translated as { code?: string }).code;
+      if (code !== 'DB_QUERY_FAILED' && code !== 'DB_CONSTRAINT_VIOLATION' && code !== 'DB_DEADLOCK') broken = translated;
+      throw translated;
+    } finally {
+      client.release(broken);
+    }
+  }
+}
+
+function rowKeyIdentity(shape: TableShape, row: Row): string {
+  return keyIdentity(shape, shape.keyIndexes.map((index) => row[index] ?? null));
+}

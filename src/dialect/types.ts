@@ -1,0 +1,143 @@
+/**
+ * Engine-neutral data model shared by every dialect and by the algorithm layers above them.
+ * Nothing here knows SQL; `dialect.ts` is the contract each engine implements.
+ */
+
+export type Engine = 'mysql' | 'postgres';
+
+/**
+ * What a column holds, independent of the engine. The kind decides the canonical text a value is
+ * rendered to for hashing and comparison (see `canonical.ts`), and the portable JS value a dialect
+ * returns from reads and accepts for writes:
+ *
+ * | kind     | portable value                                   | canonical text                          |
+ * |----------|--------------------------------------------------|-----------------------------------------|
+ * | integer  | number or string (string when beyond 2^53)       | decimal digits, optional leading '-'    |
+ * | decimal  | string                                           | exact, trailing fraction zeros removed  |
+ * | float    | number                                           | 15 significant digits, plain notation   |
+ * | boolean  | boolean, or number (MySQL TINYINT(1) may hold 2) | '1' / '0' (other integers as digits)    |
+ * | text     | string                                           | the string, byte-exact                  |
+ * | binary   | Buffer                                           | lowercase hex                           |
+ * | date     | 'YYYY-MM-DD'                                     | same                                    |
+ * | datetime | 'YYYY-MM-DD HH:MM:SS.ffffff' (instants in UTC)   | same, always 6 fraction digits          |
+ * | time     | '[-]HH:MM:SS.ffffff'                             | same, always 6 fraction digits          |
+ * | json     | string (JSON text)                               | by value: sorted keys, no whitespace    |
+ * | uuid     | string                                           | lowercase, hyphenated                   |
+ */
+export type ValueKind =
+  | 'integer'
+  | 'decimal'
+  | 'float'
+  | 'boolean'
+  | 'text'
+  | 'binary'
+  | 'date'
+  | 'datetime'
+  | 'time'
+  | 'json'
+  | 'uuid';
+
+export const VALUE_KINDS: readonly ValueKind[] = [
+  'integer', 'decimal', 'float', 'boolean', 'text', 'binary', 'date', 'datetime', 'time', 'json', 'uuid',
+];
+
+export type PortableValue = string | number | boolean | Buffer | null;
+
+/** One column as introspected on one side. */
+export interface ColumnSchema {
+  readonly name: string;
+  /** The engine's full type, e.g. `decimal(12,2)`, `timestamp with time zone`, `tinyint(1)`. */
+  readonly nativeType: string;
+  readonly kind: ValueKind;
+  readonly nullable: boolean;
+  /** Computed by the database (generated/identity-always columns): read and hashed, never written. */
+  readonly generated: boolean;
+}
+
+/** One table as introspected on one side. Column order is the table's ordinal order. */
+export interface TableSchema {
+  readonly name: string;
+  readonly columns: readonly ColumnSchema[];
+  /** Primary key column names in key order; never empty (introspection rejects keyless tables). */
+  readonly primaryKey: readonly string[];
+}
+
+/** Where a column's canonical text is produced during a checksum. */
+export type HashSite = 'sql' | 'node';
+
+export interface ShapeColumn {
+  /** The column's name on this side (names are matched case-insensitively across sides). */
+  readonly name: string;
+  readonly nativeType: string;
+  /** The kind both sides agree on for this column (see `table-pair.ts`). */
+  readonly kind: ValueKind;
+  readonly hashSite: HashSite;
+  readonly generated: boolean;
+}
+
+/**
+ * One side's view of a table pair: the columns both sides share, in the source's column order, with
+ * the kinds and hash sites both sides agreed on. Rows are arrays aligned with `columns`, so a source
+ * row and a target row compare index by index whatever the engines call the columns.
+ */
+export interface TableShape {
+  readonly table: string;
+  readonly columns: readonly ShapeColumn[];
+  /** Indexes into `columns` of the primary key, in key order. */
+  readonly keyIndexes: readonly number[];
+}
+
+/** A row aligned with `TableShape.columns`. */
+export type Row = readonly PortableValue[];
+
+/** Primary key values in key order. */
+export type KeyTuple = readonly PortableValue[];
+
+/**
+ * A key range in byte/numeric key order, identical on both engines. `lower` is inclusive, `upper`
+ * exclusive; a missing bound is open, so the first and last chunk of a table also cover keys that
+ * exist only on the target.
+ */
+export interface KeyRange {
+  readonly lower?: KeyTuple;
+  readonly upper?: KeyTuple;
+}
+
+/**
+ * Count and order-independent checksum of the rows of a range. Each row's 128-bit MD5 contributes
+ * two 60-bit unsigned integers (hex digits 1-15 and 16-30) to two exact sums: equal row multisets
+ * give equal sums on every engine, and unlike CRC32 + XOR, two equal changes do not cancel.
+ * Sums are decimal strings (they exceed 2^53).
+ */
+export interface RangeChecksum {
+  readonly count: number;
+  readonly sum1: string;
+  readonly sum2: string;
+}
+
+/** A batch of writes applied to one table in one transaction. */
+export interface ChangeSet {
+  /** Full rows aligned with the shape: inserted, or replacing the row with the same key. */
+  readonly upserts: readonly Row[];
+  /** Keys of rows to delete. */
+  readonly deletes: readonly KeyTuple[];
+}
+
+export interface ApplyResult {
+  readonly upserted: number;
+  readonly deleted: number;
+}
+
+/**
+ * A row pair left for a human (`conflict: manual`): stored in the target database's
+ * `rowsync_conflicts` table with status `pending`. One record per (pipeline, table, key): a later
+ * run that finds the same key still in conflict refreshes the record instead of adding another.
+ */
+export interface ConflictRecord {
+  readonly pipeline: string;
+  readonly table: string;
+  /** Primary key as an object column -> value. */
+  readonly key: Readonly<Record<string, PortableValue>>;
+  readonly sourceRow: Readonly<Record<string, PortableValue>>;
+  readonly targetRow: Readonly<Record<string, PortableValue>>;
+}

@@ -1,0 +1,53 @@
+/**
+ * Where the test servers are. scripts/services.sh starts throwaway instances on these ports (or the
+ * ROWSYNC_TEST_*_URL variables point at other servers, e.g. `docker compose up -d`).
+ */
+export interface TestServers {
+  redisUrl: string;
+  mysqlUrl: string;
+  postgresUrl: string;
+}
+
+function port(name: string, fallback: number): number {
+  const raw = process.env[name];
+  const n = raw ? Number(raw) : fallback;
+  return Number.isInteger(n) && n > 0 ? n : fallback;
+}
+
+export function testServers(): TestServers {
+  const env = process.env;
+  return {
+    redisUrl: env.ROWSYNC_TEST_REDIS_URL || `redis://127.0.0.1:${port('ROWSYNC_REDIS_PORT', 16379)}`,
+    mysqlUrl:
+      env.ROWSYNC_TEST_MYSQL_URL ||
+      `mysql://rowsync:rowsync@127.0.0.1:${port('ROWSYNC_MYSQL_PORT', 13306)}/rowsync`,
+    postgresUrl:
+      env.ROWSYNC_TEST_POSTGRES_URL ||
+      `postgres://rowsync:rowsync@127.0.0.1:${port('ROWSYNC_PG_PORT', 15432)}/rowsync`,
+  };
+}
+
+/** Same server and credentials, other database: withDatabaseUrl('mysql://u:p@h:1/a?x=1', 'b') → 'mysql://u:p@h:1/b?x=1'. */
+export function withDatabaseUrl(baseUrl: string, dbName: string): string {
+  const url = new URL(baseUrl);
+  url.pathname = `/${encodeURIComponent(dbName)}`;
+  return url.toString();
+}
+
+/** MySQL/MariaDB URL for administrative statements (CREATE/DROP DATABASE), connected to `mysql`. */
+export function mysqlAdminUrl(): string {
+  return withDatabaseUrl(testServers().mysqlUrl, 'mysql');
+}
+
+/** PostgreSQL URL for administrative statements (CREATE/DROP DATABASE), connected to `postgres`. */
+export function postgresAdminUrl(): string {
+  return withDatabaseUrl(testServers().postgresUrl, 'postgres');
+}
+
+/** A database name unique to this process and call, safe in both dialects without quoting: `${prefix}_<pid>_<n>`. */
+let scratchCounter = 0;
+export function uniqueDatabaseName(prefix = 'rs_test'): string {
+  const clean = prefix.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 30);
+  scratchCounter += 1;
+  return `${clean}_${process.pid}_${Date.now().toString(36)}_${scratchCounter}`;
+}

@@ -1,0 +1,96 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { findPipeline, loadConfigFile, parseConfig } from '../../src/config/index.js';
+import { ConfigError } from '../../src/errors/index.js';
+
+const valid = {
+  redis: { url: 'redis://127.0.0.1:6379', prefix: 'rowsync' },
+  connections: { shop: 'mysql://app:${SHOP_PW}@10.0.0.5:3306/shop', replica: 'postgres://sync@10.0.0.9:5432/shop' },
+  pipelines: [
+    {
+      name: 'shop-to-pg', source: 'shop', targets: ['replica'], tables: ['orders', 'order_lines'],
+      reconcile: { schedule: '0 2 * * *', chunkSize: 10000, compare: 'checksum', conflict: 'source_wins', deleteExtra: true },
+      cdc: { mode: 'binlog' },
+    },
+  ],
+};
+
+function errorOf(action: () => unknown): ConfigError {
+  try {
+    action();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config', () => {
+  it('accepts the documented example, interpolates env vars and fills defaults', () => {
+    const config = parseConfig(valid, { env: { SHOP_PW: 's3cret' } });
+    expect(config.connections.shop!.url).toBe('mysql://app:s3cret@10.0.0.5:3306/shop');
+    expect(config.connections.shop!.poolSize).toBe(4);
+    const pipeline = findPipeline(config, 'shop-to-pg');
+    expect(pipeline.reconcile.attempts).toBe(5);
+    expect(pipeline.reconcile.timestampColumn).toBe('updated_at');
+    expect(config.workers.lanes).toBe(8);
+    expect(Object.isFrozen(pipeline.reconcile)).toBe(true);
+  });
+
+  it('names the offending field', () => {
+    const bad = structuredClone(valid);
+    (bad.pipelines[0]!.reconcile as Record<string, unknown>).chunkSize = 'big';
+    expect(errorOf(() => parseConfig(bad, { env: { SHOP_PW: 'x' } })).message).toBe(
+      'pipelines[0].reconcile.chunkSize: expected a number',
+    );
+  });
+
+  it('names an unknown connection', () => {
+    const bad = structuredClone(valid);
+    bad.pipelines[0]!.targets = ['nowhere'];
+    expect(errorOf(() => parseConfig(bad, { env: { SHOP_PW: 'x' } })).message).toBe(
+      "pipelines[0].targets[0]: unknown connection 'nowhere'",
+    );
+  });
+
+  it('names a missing environment variable and never prints the secret', () => {
+    const error = errorOf(() => parseConfig(valid, { env: {} }));
+    expect(error.message).toBe('connections.shop: environment variable SHOP_PW is not set');
+    const bad = structuredClone(valid);
+    (bad as Record<string, unknown>).extra = 1;
+    const other = errorOf(() => parseConfig(bad, { env: { SHOP_PW: 'hunter2' } }));
+    expect(other.message).toContain("unknown option 'extra'");
+    expect(other.message).not.toContain('hunter2');
+  });
+
+  it('rejects a bad cron expression, enum value and unknown pipeline', () => {
+    const bad = structuredClone(valid);
+    bad.pipelines[0]!.reconcile.schedule = 'every night';
+    expect(errorOf(() => parseConfig(bad, { env: { SHOP_PW: 'x' } })).message).toMatch(/^pipelines\[0\]\.reconcile\.schedule:/);
+    const badEnum = structuredClone(valid);
+    badEnum.pipelines[0]!.reconcile.conflict = 'newest';
+    expect(errorOf(() => parseConfig(badEnum, { env: { SHOP_PW: 'x' } })).message).toMatch(
+      /^pipelines\[0\]\.reconcile\.conflict: expected one of "source_wins"/,
+    );
+    const config = parseConfig(valid, { env: { SHOP_PW: 'x' } });
+    expect(errorOf(() => findPipeline(config, 'nope')).message).toBe("--pipeline: unknown pipeline 'nope' (configured: shop-to-pg)");
+  });
+
+  it('loads YAML and JSON files', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rowsync-config-'));
+    const yamlFile = path.join(dir, 'rowsync.yml');
+    writeFileSync(
+      yamlFile,
+      'connections:\n  a: mysql://root@127.0.0.1/a\n  b: postgres://u@127.0.0.1/b\npipelines:\n  - name: p\n    source: a\n    targets: [b]\n',
+    );
+    expect(loadConfigFile(yamlFile, {}).pipelines[0]!.reconcile.chunkSize).toBe(10000);
+    const jsonFile = path.join(dir, 'rowsync.json');
+    writeFileSync(jsonFile, JSON.stringify(valid));
+    expect(loadConfigFile(jsonFile, { SHOP_PW: 'x' }).pipelines[0]!.name).toBe('shop-to-pg');
+    expect(errorOf(() => loadConfigFile(undefined, {})).message).toMatch(/^--config: no config file given/);
+    expect(errorOf(() => loadConfigFile(path.join(dir, 'missing.yml'), {})).message).toMatch(/cannot read/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
