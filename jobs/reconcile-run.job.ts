@@ -1,0 +1,100 @@
+import { WaitingChildrenError, type Job } from 'bullmq';
+import type { RunReport, TableReport } from '../src/reconcile/report.js';
+import { SchemaError } from '../src/errors/index.js';
+import { JOB_NAMES, type RowsyncQueues } from './queues.js';
+import { RUN_ID_PATTERN, tableJobId } from './job-ids.js';
+import type { Runtime } from './runtime.js';
+import type { TablePayload } from './reconcile-table.job.js';
+import { ConfigError } from '../src/errors/index.js';
+
+export interface RunPayload {
+  readonly runId: string;
+  readonly pipeline: string;
+  /** Tables to reconcile; omitted: the pipeline's `tables`, or every source table with a primary key. */
+  readonly tables?: readonly string[];
+  readonly dryRun: boolean;
+  /** When the run was enqueued (ms since epoch): `durationMs` counts from here. */
+  readonly requestedAt: number;
+  readonly step?: 'plan' | 'wait';
+  /** (table, target) pairs in report order, filled by the plan step. */
+  readonly planned?: readonly { readonly table: string; readonly target: string }[];
+}
+
+/**
+ * Enqueues a run. The job id is the run id, so enqueuing the same run twice is a no-op.
+ * Returns false when a job with that id already exists.
+ */
+export async function enqueueRun(queues: RowsyncQueues, payload: Omit<RunPayload, 'step' | 'planned'>): Promise<boolean> {
+  if (!RUN_ID_PATTERN.test(payload.runId)) {
+    throw new ConfigError(`--run-id: '${payload.runId}' must be letters, digits, _ . - (no ':')`, { subject: '--run-id' });
+  }
+  const existing = await queues.run.getJob(payload.runId);
+  if (existing) return false;
+  await queues.run.add(JOB_NAMES.run, payload, {
+    jobId: payload.runId,
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 1000 },
+    removeOnComplete: { count: 1000 },
+    removeOnFail: false,
+  });
+  return true;
+}
+
+/**
+ * Step 1 (plan): lists the tables and adds one child job per (table, target), then waits for them.
+ * Step 2 (report): collects the table reports. Both steps are idempotent: child ids are deterministic.
+ */
+export async function processRun(job: Job<RunPayload>, token: string | undefined, runtime: Runtime): Promise<RunReport> {
+  const data = job.data;
+  if (data.step !== 'wait') {
+    const pipeline = runtime.pipeline(data.pipeline);
+    const tables = data.tables ?? pipeline.tables ?? (await tablesWithPrimaryKey(runtime, pipeline.source));
+    const planned = tables.flatMap((table) => pipeline.targets.map((target) => ({ table, target })));
+    await runtime.queues.table.addBulk(
+      planned.map(({ table, target }) => ({
+        name: JOB_NAMES.table,
+        data: { runId: data.runId, pipeline: data.pipeline, table, target, dryRun: data.dryRun } satisfies TablePayload,
+        opts: {
+          jobId: tableJobId(data.runId, table, target),
+          parent: { id: job.id!, queue: job.queueQualifiedName },
+          attempts: pipeline.reconcile.attempts,
+          backoff: { type: 'exponential', delay: pipeline.reconcile.backoffMs },
+          removeOnComplete: { age: 7 * 24 * 3600 },
+          removeOnFail: false,
+        },
+      })),
+    );
+    await runtime.progress.add(data.runId, { tablesPlanned: planned.length });
+    await job.updateData({ ...data, step: 'wait', planned });
+    if (await job.moveToWaitingChildren(token ?? '')) throw new WaitingChildrenError();
+  }
+  const reports = Object.values(await job.getChildrenValues<TableReport>());
+  const order = (job.data.planned ?? []).map(({ table, target }) => `${table}\u0000${target}`);
+  reports.sort((a, b) => order.indexOf(`${a.table}\u0000${a.target}`) - order.indexOf(`${b.table}\u0000${b.target}`));
+  return {
+    runId: data.runId,
+    pipeline: data.pipeline,
+    status: 'completed',
+    dryRun: data.dryRun,
+    durationMs: Date.now() - data.requestedAt,
+    tables: reports,
+  };
+}
+
+async function tablesWithPrimaryKey(runtime: Runtime, connection: string): Promise<string[]> {
+  const database = runtime.database(connection);
+  const tables: string[] = [];
+  for (const table of await database.listTables()) {
+    try {
+      await database.describeTable(table);
+      tables.push(table);
+    } catch (error) {
+      if (error instanceof SchemaError) {
+        runtime.logger.info({ table, reason: error.code }, 'skipping table: %s', error.message);
+        continue;
+      }
+      throw error;
+    }
+  }
+  return tables;
+}

@@ -1,0 +1,137 @@
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Redis } from 'ioredis';
+import type { Config, PipelineConfig } from '../src/config/index.js';
+import { findPipeline } from '../src/config/index.js';
+import { limitDatabase } from '../src/coordination/limited-database.js';
+import { RedisSemaphore } from '../src/coordination/redis-semaphore.js';
+import { createDatabase } from '../src/dialect/create-database.js';
+import type { Database } from '../src/dialect/dialect.js';
+import { buildTablePair, type TablePair } from '../src/dialect/table-pair.js';
+import { ConfigError } from '../src/errors/index.js';
+import type { Logger } from '../src/logging/logger.js';
+import type { CustomResolver, SyncRequest } from '../src/sync/sync-keys.js';
+import { RowsyncQueues } from './queues.js';
+import { RunProgress } from './run-progress.js';
+
+/** A table pair as a job needs it: both databases and both shapes. */
+export interface TableContext {
+  readonly pipeline: PipelineConfig;
+  readonly source: Database;
+  readonly target: Database;
+  readonly pair: TablePair;
+}
+
+/** How long an introspected table pair is reused before it is read again (schema changes). */
+const PAIR_TTL_MS = 60_000;
+
+/**
+ * Everything a worker process shares between jobs: config, Redis, queues, one pool per database,
+ * introspected table pairs. Jobs stay stateless: every job carries its pipeline, table and target,
+ * and a fresh process rebuilds all of this on demand.
+ */
+export class Runtime {
+  readonly redis: Redis;
+  readonly queues: RowsyncQueues;
+  readonly progress: RunProgress;
+  private readonly databases = new Map<string, Database>();
+  private readonly pairs = new Map<string, { at: number; context: Promise<TableContext> }>();
+  private readonly resolvers = new Map<string, Promise<CustomResolver>>();
+
+  constructor(
+    readonly config: Config,
+    readonly logger: Logger,
+  ) {
+    // BullMQ workers need maxRetriesPerRequest null on their blocking connections.
+    this.redis = new Redis(config.redis.url, { maxRetriesPerRequest: null, lazyConnect: false });
+    this.redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
+    this.queues = new RowsyncQueues(config, this.redis);
+    this.progress = new RunProgress(this.redis, config.redis.prefix);
+  }
+
+  pipeline(name: string): PipelineConfig {
+    return findPipeline(this.config, name);
+  }
+
+  /** The pool of a configured connection, capped across processes when `maxConcurrentQueries` is set. */
+  database(name: string): Database {
+    let database = this.databases.get(name);
+    if (!database) {
+      const connection = this.config.connections[name];
+      if (!connection) throw new ConfigError(`unknown connection '${name}'`, { subject: `connections.${name}` });
+      database = createDatabase({ connectionName: name, url: connection.url, poolSize: connection.poolSize });
+      if (connection.maxConcurrentQueries) {
+        const semaphore = new RedisSemaphore(this.redis, `${this.config.redis.prefix}:db-slots:${name}`, {
+          limit: connection.maxConcurrentQueries,
+        });
+        database = limitDatabase(database, semaphore);
+      }
+      this.databases.set(name, database);
+    }
+    return database;
+  }
+
+  /** Introspects a table on the pipeline's source and a target (cached for a minute). */
+  async tableContext(pipelineName: string, table: string, targetName: string): Promise<TableContext> {
+    const key = `${pipelineName}\u0000${table}\u0000${targetName}`;
+    const cached = this.pairs.get(key);
+    if (cached && Date.now() - cached.at < PAIR_TTL_MS) return cached.context;
+    const context = (async () => {
+      const pipeline = this.pipeline(pipelineName);
+      const source = this.database(pipeline.source);
+      const target = this.database(targetName);
+      const [sourceSchema, targetSchema] = await Promise.all([source.describeTable(table), target.describeTable(table)]);
+      return { pipeline, source, target, pair: buildTablePair(source, sourceSchema, target, targetSchema) };
+    })();
+    this.pairs.set(key, { at: Date.now(), context });
+    context.catch(() => this.pairs.delete(key));
+    return context;
+  }
+
+  /** What `syncKeys` needs for one table pair. */
+  async syncRequest(context: TableContext, dryRun: boolean): Promise<SyncRequest> {
+    const { pipeline, source, target, pair } = context;
+    const resolver = pipeline.reconcile.conflict === 'custom' ? await this.resolver(pipeline, pair.source.table) : undefined;
+    return {
+      pipeline: pipeline.name,
+      source,
+      target,
+      pair,
+      dryRun,
+      policy: {
+        conflict: pipeline.reconcile.conflict,
+        conflictColumn: pipeline.reconcile.conflictColumn,
+        deleteExtra: pipeline.reconcile.deleteExtra,
+        ...(resolver ? { resolver } : {}),
+      },
+      recordConflicts: (records) => target.recordConflicts(records),
+    };
+  }
+
+  /** Loads the `conflict: custom` resolver module of a table (its default export). */
+  private resolver(pipeline: PipelineConfig, table: string): Promise<CustomResolver> {
+    const key = `${pipeline.name}\u0000${table}`;
+    let loaded = this.resolvers.get(key);
+    if (!loaded) {
+      const field = `pipelines.${pipeline.name}.reconcile.resolvers.${table}`;
+      const modulePath = pipeline.reconcile.resolvers[table];
+      if (!modulePath) throw new ConfigError(`${field}: missing (conflict is 'custom')`, { subject: field });
+      const base = this.config.file ? path.dirname(this.config.file) : process.cwd();
+      loaded = import(pathToFileURL(path.resolve(base, modulePath)).href).then((module: { default?: unknown }) => {
+        if (typeof module.default !== 'function') {
+          throw new ConfigError(`${field}: ${modulePath} has no default export function`, { subject: field });
+        }
+        return module.default as CustomResolver;
+      });
+      this.resolvers.set(key, loaded);
+    }
+    return loaded;
+  }
+
+  async close(): Promise<void> {
+    await this.queues.close();
+    await Promise.all([...this.databases.values()].map((database) => database.close()));
+    this.databases.clear();
+    await this.redis.quit().catch(() => undefined);
+  }
+}

@@ -1,0 +1,63 @@
+import type { RunReport } from '../../reconcile/report.js';
+import { openRuntime, type GlobalOptions } from '../context.js';
+import type { RunPayload } from '../../../jobs/reconcile-run.job.js';
+
+export interface StatusOptions extends GlobalOptions {
+  readonly json?: boolean;
+}
+
+/** `rowsync status`: queue counts, connected workers, current and recent runs. */
+export async function statusCommand(options: StatusOptions): Promise<number> {
+  const { runtime } = openRuntime(options, 'status');
+  try {
+    const queues = await Promise.all(
+      runtime.queues.all().map(async (queue) => ({
+        queue: queue.name,
+        counts: await queue.getJobCounts('active', 'waiting', 'waiting-children', 'delayed', 'failed', 'completed'),
+        workers: (await queue.getWorkers()).length,
+      })),
+    );
+    const runJobs = await runtime.queues.run.getJobs(['active', 'waiting', 'waiting-children', 'delayed', 'failed', 'completed'], 0, 49);
+    const runs = await Promise.all(
+      runJobs
+        .filter((job) => job?.id)
+        .sort((a, b) => b.timestamp - a.timestamp)
+        .slice(0, 20)
+        .map(async (job) => {
+          const data = job.data as RunPayload;
+          const report = job.returnvalue as RunReport | null;
+          return {
+            runId: job.id!,
+            pipeline: data.pipeline,
+            dryRun: data.dryRun,
+            state: await job.getState(),
+            enqueuedAt: new Date(job.timestamp).toISOString(),
+            progress: await runtime.progress.read(job.id!),
+            ...(report ? { durationMs: report.durationMs, tables: report.tables.length } : {}),
+            ...(job.failedReason ? { error: job.failedReason } : {}),
+          };
+        }),
+    );
+    const workers = Math.max(0, ...queues.map((entry) => entry.workers));
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify({ workers, queues, runs })}\n`);
+      return 0;
+    }
+    const lines = [`workers connected: ${workers}`, 'queues:'];
+    for (const { queue, counts } of queues) {
+      lines.push(`  ${queue.padEnd(16)} ${Object.entries(counts).map(([state, count]) => `${state} ${count}`).join(', ')}`);
+    }
+    lines.push(runs.length ? 'runs (newest first):' : 'runs: none');
+    for (const run of runs) {
+      const { progress } = run;
+      lines.push(
+        `  ${run.runId}  ${run.state}${run.dryRun ? ' (dry run)' : ''}  chunks ${progress.chunksDone}/${progress.chunksPlanned}, ` +
+          `rows ${progress.rowsCompared}, differences ${progress.differences}${run.error ? `, error: ${run.error}` : ''}`,
+      );
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return 0;
+  } finally {
+    await runtime.close();
+  }
+}

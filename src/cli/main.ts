@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ConfigError, RowsyncError } from '../errors/index.js';
+import { redactSecrets } from '../logging/logger.js';
+import { boardCommand } from './commands/board.js';
+import { reconcileCommand } from './commands/reconcile.js';
+import { retryCommand } from './commands/retry.js';
+import { schedulerCommand } from './commands/scheduler.js';
+import { startCommand } from './commands/start.js';
+import { statusCommand } from './commands/status.js';
+import { workerCommand } from './commands/worker.js';
+
+/** Exit codes: 0 done, 1 the run (or a job of it) failed, 2 usage or configuration error. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+function count(name: string) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError(`${name}: expected a whole number, got '${value}'`);
+    return parsed;
+  };
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+export function buildProgram(): Command {
+  const program = new Command('rowsync')
+    .description('Keeps tables equal between MySQL/MariaDB and PostgreSQL: chunked checksum reconciliation on BullMQ.')
+    .showHelpAfterError()
+    .exitOverride();
+  const configOption = () => new Option('-c, --config <file>', 'config file (JSON or YAML); default: $ROWSYNC_CONFIG');
+
+  program
+    .command('reconcile')
+    .description('enqueue a reconcile run of a pipeline, process it and wait for its report')
+    .addOption(configOption())
+    .requiredOption('-p, --pipeline <name>', 'pipeline to reconcile')
+    .option('-t, --table <name>', 'only this table (repeatable)', collect)
+    .option('--dry-run', 'report exactly what would be written, write nothing')
+    .option('--json', 'print the report as one JSON object on stdout')
+    .option('-w, --workers <n>', 'in-process chunk workers (0: leave the work to `rowsync worker` processes); default: workers.concurrency.chunk', count('--workers'))
+    .option('--no-wait', 'enqueue and exit at once (prints the run id)')
+    .option('--run-id <id>', 'use this run id (enqueuing an existing id again is a no-op)')
+    .action(run(reconcileCommand));
+
+  program
+    .command('worker')
+    .description('process rowsync jobs until SIGTERM (active jobs finish first)')
+    .addOption(configOption())
+    .option('--concurrency <n>', 'chunk jobs at once in this process; default: workers.concurrency.chunk', count('--concurrency'))
+    .action(run(workerCommand));
+
+  program
+    .command('scheduler')
+    .description("enqueue each pipeline's reconcile.schedule (any number of schedulers start a tick once)")
+    .addOption(configOption())
+    .action(run(schedulerCommand));
+
+  program
+    .command('board')
+    .description('serve Bull Board for every rowsync queue (basic auth from ROWSYNC_BOARD_USER / ROWSYNC_BOARD_PASSWORD)')
+    .addOption(configOption())
+    .option('--host <host>', 'listen address; non-loopback requires basic auth; default: board.host (127.0.0.1)')
+    .option('--port <port>', 'listen port; default: board.port (3000)', count('--port'))
+    .action(run(boardCommand));
+
+  program
+    .command('status')
+    .description('queues, workers, and current and recent runs with their counts')
+    .addOption(configOption())
+    .option('--json', 'print one JSON object')
+    .action(run(statusCommand));
+
+  program
+    .command('retry')
+    .description('retry the failed jobs of a run (as Bull Board does), then process and wait for it')
+    .addOption(configOption())
+    .requiredOption('--run <id>', 'run id (printed by reconcile, shown by status)')
+    .option('-w, --workers <n>', 'in-process chunk workers (0: leave the work to `rowsync worker` processes)', count('--workers'))
+    .option('--no-wait', 'retry and exit at once')
+    .option('--json', 'print the report as one JSON object on stdout')
+    .action(run(retryCommand));
+
+  program
+    .command('start')
+    .description('scheduler + workers + board in one process, for a single machine')
+    .addOption(configOption())
+    .action(run(startCommand));
+
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv as string[], { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    return report(error);
+  }
+}
+
+/** Set by the command that ran (commander does not pass an action's result back). */
+let exitCode: number = EXIT.ok;
+
+/** Wraps a command so its numeric result becomes the process exit code. */
+function run<T>(command: (options: T) => Promise<number>) {
+  return async (options: T) => {
+    exitCode = await command(options);
+  };
+}
+
+
+function report(error: unknown): number {
+  if (error instanceof CommanderError) {
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT.ok;
+    return EXIT.usage;
+  }
+  if (error instanceof ConfigError) {
+    process.stderr.write(`error: ${error.message}\n`);
+    return EXIT.usage;
+  }
+  if (error instanceof RowsyncError) {
+    process.stderr.write(`error: ${redactSecrets(error.message)}\n`);
+    return EXIT.failed;
+  }
+  process.stderr.write(`error: ${redactSecrets(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`);
+  return EXIT.failed;
+}
+
+// Run when executed as the `rowsync` binary (not when imported by tests).
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  const code = await main(process.argv.slice(2));
+  process.exitCode = code;
+  // Workers, pools and timers are closed by the commands; exit explicitly in case a driver lingers.
+  setTimeout(() => process.exit(code), 200).unref();
+}

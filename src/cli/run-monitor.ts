@@ -1,0 +1,84 @@
+import type { Job, Queue } from 'bullmq';
+import type { Runtime } from '../../jobs/runtime.js';
+import type { RunProgressCounts } from '../../jobs/run-progress.js';
+import type { RunReport } from '../reconcile/report.js';
+
+/** A job of a run that exhausted its attempts (or failed unrecoverably) and now holds the run. */
+export interface StuckJob {
+  readonly queue: string;
+  readonly id: string;
+  readonly description: string;
+  readonly reason: string;
+  readonly attemptsMade: number;
+}
+
+export type RunOutcome =
+  | { readonly kind: 'completed'; readonly report: RunReport }
+  | { readonly kind: 'stuck'; readonly stuck: readonly StuckJob[] }
+  | { readonly kind: 'failed'; readonly reason: string }
+  | { readonly kind: 'missing' };
+
+/**
+ * Polls a run until it completes, fails, or one of its jobs sits in a failed set (attempts exhausted:
+ * the run waits for it to be retried). `onProgress` receives the run's live counters.
+ */
+export async function watchRun(
+  runtime: Runtime,
+  runId: string,
+  options: { intervalMs?: number; onProgress?: (counts: RunProgressCounts) => void; signal?: AbortSignal } = {},
+): Promise<RunOutcome> {
+  const intervalMs = options.intervalMs ?? 500;
+  let polls = 0;
+  for (;;) {
+    const job = await runtime.queues.run.getJob(runId);
+    if (!job) return { kind: 'missing' };
+    const state = await job.getState();
+    if (state === 'completed') return { kind: 'completed', report: job.returnvalue as RunReport };
+    if (state === 'failed') return { kind: 'failed', reason: job.failedReason };
+    options.onProgress?.(await runtime.progress.read(runId));
+    // Failed sets are scanned every few polls: they are larger than one job lookup.
+    if (polls % 4 === 3) {
+      const stuck = await findStuckJobs(runtime, runId);
+      if (stuck.length > 0) return { kind: 'stuck', stuck };
+    }
+    polls += 1;
+    if (options.signal?.aborted) return { kind: 'missing' };
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Jobs of a run (ids start with the run id) in any failed set. */
+export async function findStuckJobs(runtime: Runtime, runId: string): Promise<StuckJob[]> {
+  const stuck: StuckJob[] = [];
+  const queues: Queue[] = [runtime.queues.run, runtime.queues.table, runtime.queues.chunk, ...runtime.queues.apply];
+  for (const queue of queues) {
+    for (const job of await failedJobsOfRun(queue, runId)) {
+      stuck.push({
+        queue: queue.name,
+        id: job.id!,
+        description: describeJob(job),
+        reason: job.failedReason,
+        attemptsMade: job.attemptsMade,
+      });
+    }
+  }
+  return stuck;
+}
+
+export async function failedJobsOfRun(queue: Queue, runId: string): Promise<Job[]> {
+  const jobs: Job[] = [];
+  const page = 500;
+  for (let start = 0; ; start += page) {
+    const failed = await queue.getFailed(start, start + page - 1);
+    jobs.push(...failed.filter((job) => job && (job.id === runId || job.id?.startsWith(`${runId}.`))));
+    if (failed.length < page) return jobs;
+  }
+}
+
+function describeJob(job: Job): string {
+  const data = job.data as { table?: string; target?: string; index?: number; keys?: unknown[] };
+  if (data.index !== undefined) return `chunk ${data.index} of ${data.table} -> ${data.target}`;
+  if (data.keys) return `apply batch of ${data.keys.length} keys of ${data.table} -> ${data.target}`;
+  if (data.table) return `table ${data.table} -> ${data.target}`;
+  return `run ${job.id}`;
+}

@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+/**
+ * KEYS[1] sorted set of holders scored by lease expiry (ms). ARGV: now, limit, token, expiry.
+ * Drops expired leases (a holder killed with -9 frees its slot after one lease), then takes a slot
+ * if fewer than `limit` are held. Returns 1 when acquired, 0 when full.
+ */
+const ACQUIRE = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], 3600000)
+  return 1
+end
+return 0`;
+
+/** KEYS[1] holders. ARGV: token, new expiry. Extends a lease that is still held. */
+const RENEW = `
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+  return 1
+end
+return 0`;
+
+export interface SemaphoreOptions {
+  /** Slots across every process sharing this Redis and key. */
+  readonly limit: number;
+  /** Lease length; renewed every third of it while held. @defaultValue 15000 */
+  readonly leaseMs?: number;
+}
+
+/**
+ * A counting semaphore held in Redis, shared by every rowsync process: the per-database cap on
+ * concurrent queries (`connections.<name>.maxConcurrentQueries`). Leases expire, so a crashed holder
+ * cannot keep a slot for longer than one lease.
+ */
+export class RedisSemaphore {
+  private readonly leaseMs: number;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+    private readonly options: SemaphoreOptions,
+  ) {
+    this.leaseMs = options.leaseMs ?? 15_000;
+  }
+
+  /** Runs `task` while holding a slot; waits (polling with backoff up to 100 ms) for a free one. */
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    const token = randomUUID();
+    let delay = 5;
+    while (!(await this.tryAcquire(token))) {
+      await new Promise((resolve) => setTimeout(resolve, delay + Math.random() * delay));
+      delay = Math.min(100, delay * 2);
+    }
+    const renewal = setInterval(() => {
+      void this.redis.eval(RENEW, 1, this.key, token, String(Date.now() + this.leaseMs)).catch(() => undefined);
+    }, Math.max(100, Math.floor(this.leaseMs / 3)));
+    renewal.unref();
+    try {
+      return await task();
+    } finally {
+      clearInterval(renewal);
+      await this.redis.zrem(this.key, token).catch(() => undefined);
+    }
+  }
+
+  /** Slots currently held (expired leases excluded). */
+  async held(): Promise<number> {
+    return this.redis.zcount(this.key, Date.now(), '+inf');
+  }
+
+  private async tryAcquire(token: string): Promise<boolean> {
+    const now = Date.now();
+    const result = await this.redis.eval(ACQUIRE, 1, this.key, String(now), String(this.options.limit), token, String(now + this.leaseMs));
+    return result === 1;
+  }
+}

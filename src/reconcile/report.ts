@@ -1,0 +1,94 @@
+import type { SyncResult } from '../sync/sync-keys.js';
+
+/** Counts of one chunk (a key range of one table on one target). */
+export interface ChunkReport {
+  readonly sourceRows: number;
+  readonly targetRows: number;
+  readonly differing: boolean;
+  /** In source only. */
+  readonly missing: number;
+  /** In target only. */
+  readonly extra: number;
+  /** In both, with different values. */
+  readonly changed: number;
+  readonly inserted: number;
+  readonly updated: number;
+  readonly deleted: number;
+  readonly conflicts: number;
+}
+
+/** One table on one target: the `tables[]` entries of `rowsync reconcile --json`. */
+export interface TableReport {
+  readonly table: string;
+  readonly target: string;
+  readonly sourceRows: number;
+  readonly targetRows: number;
+  readonly chunks: number;
+  readonly chunksDiffering: number;
+  readonly missing: number;
+  readonly extra: number;
+  readonly changed: number;
+  readonly inserted: number;
+  readonly updated: number;
+  readonly deleted: number;
+  readonly conflicts: number;
+  /** Why this table could not be reconciled (no primary key, missing, schema mismatch...). */
+  readonly errors: string[];
+}
+
+export type RunStatus = 'completed' | 'failed' | 'running' | 'waiting';
+
+/** The report of `rowsync reconcile --json`. */
+export interface RunReport {
+  readonly runId: string;
+  readonly pipeline: string;
+  readonly status: RunStatus;
+  readonly dryRun: boolean;
+  readonly durationMs: number;
+  readonly tables: TableReport[];
+}
+
+export function chunkReport(
+  diff: { sourceRows: number; targetRows: number; missing: number; extra: number; changed: number },
+  applied: SyncResult,
+): ChunkReport {
+  return {
+    sourceRows: diff.sourceRows,
+    targetRows: diff.targetRows,
+    differing: diff.missing + diff.extra + diff.changed > 0,
+    missing: diff.missing,
+    extra: diff.extra,
+    changed: diff.changed,
+    inserted: applied.inserted,
+    updated: applied.updated,
+    deleted: applied.deleted,
+    conflicts: applied.conflicts,
+  };
+}
+
+export function emptyTableReport(table: string, target: string, errors: string[] = []): TableReport {
+  return {
+    table, target, sourceRows: 0, targetRows: 0, chunks: 0, chunksDiffering: 0, missing: 0, extra: 0, changed: 0,
+    inserted: 0, updated: 0, deleted: 0, conflicts: 0, errors,
+  };
+}
+
+export function tableReport(table: string, target: string, chunks: readonly ChunkReport[]): TableReport {
+  const sum = (pick: (chunk: ChunkReport) => number) => chunks.reduce((total, chunk) => total + pick(chunk), 0);
+  return {
+    table,
+    target,
+    sourceRows: sum((chunk) => chunk.sourceRows),
+    targetRows: sum((chunk) => chunk.targetRows),
+    chunks: chunks.length,
+    chunksDiffering: chunks.filter((chunk) => chunk.differing).length,
+    missing: sum((chunk) => chunk.missing),
+    extra: sum((chunk) => chunk.extra),
+    changed: sum((chunk) => chunk.changed),
+    inserted: sum((chunk) => chunk.inserted),
+    updated: sum((chunk) => chunk.updated),
+    deleted: sum((chunk) => chunk.deleted),
+    conflicts: sum((chunk) => chunk.conflicts),
+    errors: [],
+  };
+}

@@ -1,0 +1,240 @@
+import { canonicalText, keyIdentity, sameValue } from '../dialect/canonical.js';
+import { SchemaError } from '../errors/index.js';
+import type { Database } from '../dialect/dialect.js';
+import type { TablePair } from '../dialect/table-pair.js';
+import type { KeyTuple, PortableValue, Row, TableShape, ValueKind } from '../dialect/types.js';
+import type { ConflictRecord } from '../dialect/types.js';
+
+export type ConflictPolicyName = 'source_wins' | 'target_wins' | 'timestamp' | 'merge' | 'manual' | 'custom';
+
+/** What a custom resolver decides for one differing row pair. */
+export type CustomDecision = 'source' | 'target' | 'skip' | Readonly<Record<string, PortableValue>>;
+
+/**
+ * A per-table resolver module's default export (`conflict: custom`). Called only for keys present
+ * on both sides with different values. Returning an object writes that row (missing columns are
+ * taken from the source row).
+ */
+export type CustomResolver = (conflict: {
+  readonly table: string;
+  readonly key: Readonly<Record<string, PortableValue>>;
+  readonly source: Readonly<Record<string, PortableValue>>;
+  readonly target: Readonly<Record<string, PortableValue>>;
+}) => CustomDecision | Promise<CustomDecision>;
+
+export interface SyncPolicy {
+  readonly conflict: ConflictPolicyName;
+  /** Column whose newer value wins under `timestamp` (source-side name, matched case-insensitively). */
+  readonly conflictColumn: string;
+  readonly deleteExtra: boolean;
+  readonly resolver?: CustomResolver;
+}
+
+export interface SyncRequest {
+  readonly pipeline: string;
+  readonly source: Database;
+  readonly target: Database;
+  readonly pair: TablePair;
+  readonly policy: SyncPolicy;
+  /** Plan only: read both sides and report what would be written, write nothing. */
+  readonly dryRun: boolean;
+  /** Where `manual` conflicts go (the target database's conflicts table). */
+  readonly recordConflicts: (records: readonly ConflictRecord[]) => Promise<void>;
+}
+
+export interface SyncResult {
+  readonly inserted: number;
+  readonly updated: number;
+  readonly deleted: number;
+  readonly conflicts: number;
+  /** Keys whose rows were already equal (or absent on both sides) when re-read. */
+  readonly unchanged: number;
+  /** Keys a policy decided to leave as they are (target_wins, an older source under timestamp...). */
+  readonly skipped: number;
+}
+
+export const EMPTY_SYNC_RESULT: SyncResult = { inserted: 0, updated: 0, deleted: 0, conflicts: 0, unchanged: 0, skipped: 0 };
+
+export function addSyncResults(a: SyncResult, b: SyncResult): SyncResult {
+  return {
+    inserted: a.inserted + b.inserted,
+    updated: a.updated + b.updated,
+    deleted: a.deleted + b.deleted,
+    conflicts: a.conflicts + b.conflicts,
+    unchanged: a.unchanged + b.unchanged,
+    skipped: a.skipped + b.skipped,
+  };
+}
+
+/**
+ * The one write operation (ARCHITECTURE.md): read these keys from the source now and from the target
+ * now, compare, apply the conflict policy, write only what differs, in one target transaction.
+ * Idempotent and order-insensitive: a retry, replay or duplicate converges to the source's current
+ * state and never writes a stale image. Callers guarantee that no other sync of the same keys runs
+ * concurrently (apply lanes).
+ */
+export async function syncKeys(request: SyncRequest, keys: readonly KeyTuple[]): Promise<SyncResult> {
+  const { pair, policy } = request;
+  if (keys.length === 0) return EMPTY_SYNC_RESULT;
+  const [sourceRows, targetRows] = await Promise.all([
+    request.source.fetchByKeys(pair.source, keys),
+    request.target.fetchByKeys(pair.target, keys),
+  ]);
+  const sourceByKey = indexByKey(pair.source, sourceRows);
+  const targetByKey = indexByKey(pair.target, targetRows);
+  const timestampIndex = policy.conflict === 'timestamp' ? conflictColumnIndex(request) : -1;
+
+  const upserts: Row[] = [];
+  const deletes: KeyTuple[] = [];
+  const conflicts: ConflictRecord[] = [];
+  let inserted = 0;
+  let updated = 0;
+  let unchanged = 0;
+  let skipped = 0;
+
+  const seen = new Set<string>();
+  for (const key of keys) {
+    const identity = keyIdentity(pair.source, key);
+    if (seen.has(identity)) continue;
+    seen.add(identity);
+    const sourceRow = sourceByKey.get(identity);
+    const targetRow = targetByKey.get(identity);
+    if (!sourceRow && !targetRow) {
+      unchanged += 1;
+    } else if (sourceRow && !targetRow) {
+      upserts.push(sourceRow);
+      inserted += 1;
+    } else if (!sourceRow && targetRow) {
+      if (policy.deleteExtra) deletes.push(keyOf(pair.target, targetRow));
+      else skipped += 1;
+    } else if (sameRow(pair.source, sourceRow!, targetRow!)) {
+      unchanged += 1;
+    } else {
+      const decision = await decide(request, sourceRow!, targetRow!, timestampIndex);
+      if (decision === 'skip') {
+        skipped += 1;
+      } else if (decision === 'conflict') {
+        conflicts.push(conflictRecord(request, sourceRow!, targetRow!));
+      } else if (sameRow(pair.source, decision, targetRow!)) {
+        skipped += 1;
+      } else {
+        upserts.push(decision);
+        updated += 1;
+      }
+    }
+  }
+
+  if (!request.dryRun) {
+    if (upserts.length > 0 || deletes.length > 0) await request.target.applyChanges(pair.target, { upserts, deletes });
+    if (conflicts.length > 0) await request.recordConflicts(conflicts);
+  }
+  return { inserted, updated, deleted: deletes.length, conflicts: conflicts.length, unchanged, skipped };
+}
+
+/** The row to write for a differing pair, 'skip' to leave the target as is, or 'conflict' (manual). */
+async function decide(request: SyncRequest, sourceRow: Row, targetRow: Row, timestampIndex: number): Promise<Row | 'skip' | 'conflict'> {
+  const { pair, policy } = request;
+  switch (policy.conflict) {
+    case 'source_wins':
+      return sourceRow;
+    case 'target_wins':
+      return 'skip';
+    case 'timestamp':
+      // Canonical datetime text ('YYYY-MM-DD HH:MM:SS.ffffff', UTC) sorts chronologically; a value
+      // beats NULL; on a tie the source wins, so both sides converge.
+      return newerOrEqual(sourceRow[timestampIndex] ?? null, targetRow[timestampIndex] ?? null, pair.source.columns[timestampIndex]!.kind)
+        ? sourceRow
+        : 'skip';
+    case 'merge':
+      return sourceRow.map((value, index) => (value === null ? (targetRow[index] ?? null) : value));
+    case 'manual':
+      return 'conflict';
+    case 'custom': {
+      if (!policy.resolver) throw new Error(`no resolver loaded for table ${pair.source.table}`);
+      const decision = await policy.resolver({
+        table: pair.source.table,
+        key: keyObject(pair.source, keyOf(pair.source, sourceRow)),
+        source: rowObject(pair.source, sourceRow),
+        target: rowObject(pair.source, targetRow),
+      });
+      if (decision === 'source') return sourceRow;
+      if (decision === 'target' || decision === 'skip') return 'skip';
+      return pair.source.columns.map((column, index) =>
+        Object.prototype.hasOwnProperty.call(decision, column.name) ? (decision[column.name] ?? null) : (sourceRow[index] ?? null),
+      );
+    }
+    default: {
+      const unreachable: never = policy.conflict;
+      throw new Error(`unknown conflict policy ${String(unreachable)}`);
+    }
+  }
+}
+
+function newerOrEqual(source: PortableValue, target: PortableValue, kind: ValueKind): boolean {
+  if (source === null) return target === null;
+  if (target === null) return true;
+  return compareOrdered(kind, source, target) >= 0;
+}
+
+function compareOrdered(kind: ValueKind, a: Exclude<PortableValue, null>, b: Exclude<PortableValue, null>): number {
+  if (kind === 'integer') {
+    const [x, y] = [BigInt(String(a)), BigInt(String(b))];
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if (kind === 'decimal' || kind === 'float') return Math.sign(Number(a) - Number(b));
+  // Canonical date/datetime/time text has fixed-width fields, so it sorts chronologically.
+  const [x, y] = [canonicalText(kind, a), canonicalText(kind, b)];
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** Index of the `timestamp` policy's column; a SchemaError naming it when the table lacks it. */
+export function conflictColumnIndex(request: Pick<SyncRequest, 'pair' | 'policy' | 'source'>): number {
+  const index = columnIndex(request.pair.source, request.policy.conflictColumn);
+  if (index === -1) {
+    throw new SchemaError(
+      'COLUMN_MISSING',
+      `conflict 'timestamp' needs column ${request.policy.conflictColumn} in ${request.source.connectionName}.${request.pair.source.table}`,
+      { subject: `${request.source.connectionName}.${request.pair.source.table}.${request.policy.conflictColumn}` },
+    );
+  }
+  return index;
+}
+
+export function sameRow(shape: TableShape, a: Row, b: Row): boolean {
+  return shape.columns.every((column, index) => sameValue(column.kind, a[index] ?? null, b[index] ?? null));
+}
+
+export function keyOf(shape: TableShape, row: Row): KeyTuple {
+  return shape.keyIndexes.map((index) => row[index] ?? null);
+}
+
+export function indexByKey(shape: TableShape, rows: readonly Row[]): Map<string, Row> {
+  const map = new Map<string, Row>();
+  for (const row of rows) map.set(keyIdentity(shape, keyOf(shape, row)), row);
+  return map;
+}
+
+export function columnIndex(shape: TableShape, name: string): number {
+  const exact = shape.columns.findIndex((column) => column.name === name);
+  if (exact !== -1) return exact;
+  return shape.columns.findIndex((column) => column.name.toLowerCase() === name.toLowerCase());
+}
+
+function rowObject(shape: TableShape, row: Row): Record<string, PortableValue> {
+  return Object.fromEntries(shape.columns.map((column, index) => [column.name, row[index] ?? null]));
+}
+
+function keyObject(shape: TableShape, key: KeyTuple): Record<string, PortableValue> {
+  return Object.fromEntries(shape.keyIndexes.map((index, position) => [shape.columns[index]!.name, key[position] ?? null]));
+}
+
+function conflictRecord(request: SyncRequest, sourceRow: Row, targetRow: Row): ConflictRecord {
+  const shape = request.pair.source;
+  return {
+    pipeline: request.pipeline,
+    table: request.pair.target.table,
+    key: keyObject(shape, keyOf(shape, sourceRow)),
+    sourceRow: rowObject(shape, sourceRow),
+    targetRow: rowObject(shape, targetRow),
+  };
+}
