@@ -5,7 +5,7 @@ import { chunkReport, type ChunkReport } from '../src/reconcile/report.js';
 import { batchKeysByLane } from '../src/sync/lanes.js';
 import { decodeRange, encodeTuple, type EncodedRange } from '../src/sync/portable-json.js';
 import { addSyncResults, EMPTY_SYNC_RESULT, syncKeys, type SyncResult } from '../src/sync/sync-keys.js';
-import { applyJobId } from './job-ids.js';
+import { applyJobId, tableJobId } from './job-ids.js';
 import type { ApplyPayload } from './apply.job.js';
 import { JOB_NAMES, retryOptions } from './queues.js';
 import type { Runtime } from './runtime.js';
@@ -34,7 +34,10 @@ export async function processChunk(job: Job<ChunkPayload>, token: string | undef
   if (data.step !== 'wait') {
     const context = await runtime.tableContext(data.pipeline, data.table, data.target);
     const { reconcile } = context.pipeline;
+    const tableKey = tableJobId(data.runId, data.table, data.target);
+    const direct = reconcile.compare !== 'field_by_field' && (await runtime.progress.mostChunksDiffer(data.runId, tableKey));
     const found = await diffChunk({
+      direct,
       source: context.source,
       target: context.target,
       comparePair: compareShapes(context.pair, reconcile.compare, reconcile.timestampColumn, context.source.connectionName),
@@ -49,6 +52,7 @@ export async function processChunk(job: Job<ChunkPayload>, token: string | undef
       changed: found.changed,
     };
     await runtime.progress.add(data.runId, { rowsCompared: diff.sourceRows, differences: found.keys.length });
+    await runtime.progress.recordChunk(data.runId, tableKey, found.keys.length > 0);
     if (found.keys.length === 0) return finish(runtime, data, chunkReport(diff, EMPTY_SYNC_RESULT));
 
     if (data.dryRun) {

@@ -14,6 +14,7 @@ const FIELDS: readonly (keyof RunProgressCounts)[] = [
   'tablesPlanned', 'tablesDone', 'chunksPlanned', 'chunksDone', 'rowsCompared', 'differences',
 ];
 const TTL_SECONDS = 7 * 24 * 3600;
+const MIN_CHUNKS_OBSERVED = 4;
 
 /**
  * A Redis hash per run. Counters are incremented when a job finishes a step, so a retried job can
@@ -34,6 +35,25 @@ export class RunProgress {
     for (const [field, value] of Object.entries(counts)) if (value) multi.hincrby(this.key(runId), field, value);
     multi.expire(this.key(runId), TTL_SECONDS);
     await multi.exec();
+  }
+
+  /**
+   * Records whether a chunk of a table differed. Once most chunks of that table seen so far differ
+   * (at least `MIN_CHUNKS_OBSERVED` of them), `mostChunksDiffer` tells the next chunks to skip the
+   * checksum and diff by row hashes directly: with drift spread over the whole table, checksumming
+   * first would scan every chunk twice.
+   */
+  async recordChunk(runId: string, tableKey: string, differing: boolean): Promise<void> {
+    const multi = this.redis.multi();
+    multi.hincrby(this.key(runId), `table:${tableKey}:checked`, 1);
+    if (differing) multi.hincrby(this.key(runId), `table:${tableKey}:differing`, 1);
+    await multi.exec();
+  }
+
+  async mostChunksDiffer(runId: string, tableKey: string): Promise<boolean> {
+    const [checked, differing] = await this.redis.hmget(this.key(runId), `table:${tableKey}:checked`, `table:${tableKey}:differing`);
+    const seen = Number(checked ?? 0);
+    return seen >= MIN_CHUNKS_OBSERVED && Number(differing ?? 0) * 2 > seen;
   }
 
   async read(runId: string): Promise<RunProgressCounts> {

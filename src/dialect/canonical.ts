@@ -101,17 +101,15 @@ export function md5Hex(text: string): string {
 /** Accumulates row hashes into a `RangeChecksum` (the same sums the SQL aggregates compute). */
 export class ChecksumAccumulator {
   private count = 0;
-  private sum1 = 0n;
-  private sum2 = 0n;
+  private sum = 0n;
 
   add(rowHashHex: string): void {
     this.count += 1;
-    this.sum1 += BigInt(`0x${rowHashHex.slice(0, 15)}`);
-    this.sum2 += BigInt(`0x${rowHashHex.slice(15, 30)}`);
+    this.sum += BigInt(`0x${rowHashHex.slice(0, 15)}`);
   }
 
   result(): RangeChecksum {
-    return { count: this.count, sum1: this.sum1.toString(), sum2: this.sum2.toString() };
+    return { count: this.count, sum: this.sum.toString() };
   }
 }
 
@@ -122,7 +120,7 @@ export function checksumOfRows(shape: TableShape, rows: Iterable<Row>): RangeChe
 }
 
 export function sameChecksum(a: RangeChecksum, b: RangeChecksum): boolean {
-  return a.count === b.count && a.sum1 === b.sum1 && a.sum2 === b.sum2;
+  return a.count === b.count && a.sum === b.sum;
 }
 
 function codePointLength(text: string): number {

@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import { keyIdentity, sameChecksum } from '../dialect/canonical.js';
 import type { Database } from '../dialect/dialect.js';
-import type { KeyRange, KeyTuple, Row, TableShape } from '../dialect/types.js';
+import type { KeyHash, KeyRange, KeyTuple, Row, TableShape } from '../dialect/types.js';
 import { keyOf, sameRow } from '../sync/sync-keys.js';
 
 /** One side of a comparison: a database and its view of the table. */
@@ -16,8 +16,20 @@ export interface DiffOptions {
    * `rows`: fetch every row and compare in Node (field by field).
    */
   readonly mode: 'checksum' | 'rows';
-  /** A range whose larger side holds at most this many rows is fetched and diffed row by row. @defaultValue 256 */
+  /**
+   * `rows` mode: a range whose larger side holds at most this many rows is fetched and diffed row by
+   * row. `checksum` mode: such a range is diffed by downloading its row hashes (key + 16 bytes per
+   * row) instead of being bisected further. @defaultValue 1000
+   */
   readonly leafRows?: number;
+  /**
+   * Skip the checksums and diff the whole range by row hashes at once (one scan per side). Worth it
+   * when most ranges are known to differ: bisection would then scan the same rows two or three times.
+   * Falls back to bisection when the range is larger than `directLimit` rows.
+   */
+  readonly direct?: boolean;
+  /** Largest range `direct` downloads in one query. @defaultValue 50000 */
+  readonly directLimit?: number;
   /** Sub-ranges a mismatching range is split into. @defaultValue 16 */
   readonly fanout?: number;
   /** Range queries in flight at once per side. @defaultValue 4 */
@@ -38,7 +50,7 @@ export interface DiffStats {
   readonly targetRows: number;
   /** Range pairs checksummed (bisection levels included). */
   readonly checksums: number;
-  /** Rows downloaded from both sides for row-by-row comparison. */
+  /** Rows (or row hashes, in checksum mode) downloaded from both sides for a diff by key. */
   readonly fetchedRows: number;
 }
 
@@ -56,7 +68,7 @@ export interface RangeDiff {
  * Memory is bounded by `leafRows` rows per side per query in flight, plus the differing keys.
  */
 export async function diffRange(source: RangeSide, target: RangeSide, range: KeyRange, options: DiffOptions): Promise<RangeDiff> {
-  const leafRows = options.leafRows ?? 256;
+  const leafRows = options.leafRows ?? 1000;
   const fanout = Math.max(2, options.fanout ?? 16);
   const limit = pLimit(options.concurrency ?? 4);
   const differences: KeyDifferences = { missing: [], extra: [], changed: [] };
@@ -66,16 +78,39 @@ export async function diffRange(source: RangeSide, target: RangeSide, range: Key
   const both = <T>(query: (side: RangeSide) => Promise<T>) =>
     Promise.all([limit(() => query(source)), limit(() => query(target))]);
 
-  async function leaf(subrange: KeyRange, counts: readonly [number, number]): Promise<void> {
+  async function leaf(subrange: KeyRange, counts: readonly [number, number], mode: 'checksum' | 'rows'): Promise<void> {
     const fetchLimit = Math.max(counts[0], counts[1]) * 2 + 16;
+    if (mode === 'checksum') {
+      const [sourceHashes, targetHashes] = await both((side) => side.database.rowHashes(side.shape, subrange, fetchLimit));
+      if (sourceHashes.length >= fetchLimit || targetHashes.length >= fetchLimit) {
+        // The range grew while we looked (concurrent writes): split it again instead of loading it.
+        await visit(subrange, 'checksum', [sourceHashes.length, targetHashes.length], true);
+        return;
+      }
+      fetchedRows += sourceHashes.length + targetHashes.length;
+      compareHashes(sourceHashes, targetHashes);
+      return;
+    }
     const [sourceRows, targetRows] = await both((side) => side.database.fetchRange(side.shape, subrange, fetchLimit));
     if (sourceRows.length >= fetchLimit || targetRows.length >= fetchLimit) {
-      // The range grew while we looked (concurrent writes): split it again instead of loading it.
       await visit(subrange, 'rows', [sourceRows.length, targetRows.length], true);
       return;
     }
     fetchedRows += sourceRows.length + targetRows.length;
     compareRows(sourceRows, targetRows);
+  }
+
+  function compareHashes(sourceHashes: readonly KeyHash[], targetHashes: readonly KeyHash[]): void {
+    const targetByKey = new Map<string, KeyHash>();
+    for (const entry of targetHashes) targetByKey.set(keyIdentity(target.shape, entry.key), entry);
+    for (const entry of sourceHashes) {
+      const identity = keyIdentity(source.shape, entry.key);
+      const other = targetByKey.get(identity);
+      if (!other) differences.missing.push(entry.key);
+      else if (other.hash !== entry.hash) differences.changed.push(entry.key);
+      targetByKey.delete(identity);
+    }
+    for (const entry of targetByKey.values()) differences.extra.push(entry.key);
   }
 
   function compareRows(sourceRows: readonly Row[], targetRows: readonly Row[]): void {
@@ -136,12 +171,12 @@ export async function diffRange(source: RangeSide, target: RangeSide, range: Key
     const larger = Math.max(counts[0], counts[1]);
     if (larger === 0) return;
     if (larger <= leafRows) {
-      await leaf(subrange, counts);
+      await leaf(subrange, counts, mode);
       return;
     }
     const pieces = await split(subrange, counts, Math.min(fanout, Math.ceil(larger / leafRows)));
     if (pieces.length === 1) {
-      await leaf(subrange, counts);
+      await leaf(subrange, counts, mode);
       return;
     }
     if (mode === 'rows') {
@@ -153,10 +188,42 @@ export async function diffRange(source: RangeSide, target: RangeSide, range: Key
     const differing = pieces
       .map((piece, index) => ({ piece, sums: sums[index]! }))
       .filter(({ sums: [a, b] }) => !sameChecksum(a, b));
-    const nextMode = differing.length * 2 > pieces.length ? 'rows' : 'checksum';
+    // When most pieces differ, checksumming their sub-pieces would mostly confirm it: diff every
+    // differing piece by row hashes straight away.
+    const mostDiffer = differing.length * 2 > pieces.length;
     await Promise.all(
-      differing.map(({ piece, sums: [a, b] }) => visit(piece, nextMode, [a.count, b.count], true)),
+      differing.map(({ piece, sums: [a, b] }) =>
+        mostDiffer ? directly(piece, [a.count, b.count]) : visit(piece, 'checksum', [a.count, b.count], true),
+      ),
     );
+  }
+
+  /** Diffs a range by row hashes without checksumming it, splitting only to bound memory. */
+  async function directly(subrange: KeyRange, counts: readonly [number, number]): Promise<void> {
+    const larger = Math.max(counts[0], counts[1]);
+    if (larger <= directLimit) {
+      await leaf(subrange, counts, 'checksum');
+      return;
+    }
+    const pieces = await split(subrange, counts, Math.ceil(larger / directLimit));
+    for (const piece of pieces) {
+      const pieceCounts = await both((side) => side.database.countRange(side.shape, piece));
+      await directly(piece, pieceCounts);
+    }
+  }
+
+  const directLimit = Math.max(1, options.directLimit ?? 50_000);
+  if (options.mode === 'checksum' && options.direct) {
+    // Read both sides' hashes with a limit: a range larger than directLimit is counted and split.
+    const [sourceHashes, targetHashes] = await both((side) => side.database.rowHashes(side.shape, range, directLimit + 1));
+    if (sourceHashes.length <= directLimit && targetHashes.length <= directLimit) {
+      fetchedRows += sourceHashes.length + targetHashes.length;
+      compareHashes(sourceHashes, targetHashes);
+      return { differences, stats: { sourceRows: sourceHashes.length, targetRows: targetHashes.length, checksums, fetchedRows } };
+    }
+    const counts = await both((side) => side.database.countRange(side.shape, range));
+    await directly(range, counts);
+    return { differences, stats: { sourceRows: counts[0], targetRows: counts[1], checksums, fetchedRows } };
   }
 
   const top: [number, number] =

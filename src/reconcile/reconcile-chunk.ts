@@ -24,6 +24,8 @@ export async function diffChunk(options: {
   readonly range: KeyRange;
   readonly compare: CompareMode;
   readonly leafRows?: number;
+  /** Diff by row hashes without checksumming first (most chunks of this table differ). */
+  readonly direct?: boolean;
 }): Promise<ChunkDiff> {
   const { differences, stats } = await diffRange(
     { database: options.source, shape: options.comparePair.source },
@@ -32,6 +34,7 @@ export async function diffChunk(options: {
     {
       mode: options.compare === 'field_by_field' ? 'rows' : 'checksum',
       ...(options.leafRows ? { leafRows: options.leafRows } : {}),
+      ...(options.direct ? { direct: true } : {}),
     },
   );
   // Keys are projected tuples in key order; the projection keeps key columns first, in key order,

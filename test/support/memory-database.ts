@@ -1,4 +1,4 @@
-import { checksumOfRows, keyIdentity } from '../../src/dialect/canonical.js';
+import { checksumOfRows, keyIdentity, rowHash } from '../../src/dialect/canonical.js';
 import type { Database } from '../../src/dialect/dialect.js';
 import type { ApplyResult, ChangeSet, KeyRange, KeyTuple, PortableValue, Row, TableShape, ValueKind } from '../../src/dialect/types.js';
 
@@ -41,6 +41,11 @@ export class MemoryDatabase implements Database {
   }
   async checksumRange(shape: TableShape, range: KeyRange) {
     return checksumOfRows(shape, this.sorted(range));
+  }
+  async rowHashes(shape: TableShape, range: KeyRange, limit: number) {
+    return this.sorted(range)
+      .slice(0, limit)
+      .map((row) => ({ key: keyOf(shape, row), hash: rowHash(shape, row) }));
   }
   async countRange(_shape: TableShape, range: KeyRange) {
     return this.sorted(range).length;

@@ -40,6 +40,18 @@ describe('diffRange', () => {
     else expect(stats.fetchedRows).toBe(5000 + targetRows.length);
   });
 
+  it('diffs directly by row hashes when told most ranges differ, splitting above the limit', async () => {
+    const sourceRows = table(3000);
+    const targetRows = table(3000, (id) => (id % 500 === 0 ? 'changed' : `row ${id}`)).filter(([id]) => id !== 42);
+    for (const directLimit of [50_000, 700]) {
+      const { source, target } = sides(sourceRows, targetRows);
+      const { differences, stats } = await diffRange(source, target, {}, { mode: 'checksum', direct: true, directLimit });
+      expect(differences.changed.map(([id]) => id)).toEqual([500, 1000, 1500, 2000, 2500, 3000]);
+      expect(differences.missing).toEqual([[42]]);
+      expect(stats).toMatchObject({ sourceRows: 3000, targetRows: 2999, checksums: 0, fetchedRows: 5999 });
+    }
+  });
+
   it('reports nothing and fetches nothing for equal sides', async () => {
     const { source, target } = sides(table(3000), table(3000));
     const { differences, stats } = await diffRange(source, target, {}, { mode: 'checksum' });

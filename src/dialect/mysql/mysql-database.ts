@@ -9,7 +9,7 @@ import { CONFLICTS_TABLE, conflictRow } from '../conflicts-table.js';
 import type { DatabaseOptions } from '../create-database.js';
 import type { Database } from '../dialect.js';
 import type {
-  ApplyResult, ChangeSet, ConflictRecord, Engine, KeyRange, KeyTuple, RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
+  ApplyResult, ChangeSet, ConflictRecord, Engine, KeyHash, KeyRange, KeyTuple, RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
 } from '../types.js';
 import { mysqlConnectionSettings } from './mysql-connection-options.js';
 import { translateMysqlError, type ErrorContext } from './mysql-errors.js';
@@ -34,6 +34,9 @@ interface CoreConnection {
   query(sql: string, callback: (error: Error | null) => void): void;
   destroy(): void;
 }
+
+/** 2^100: what a row whose hash is NULL (canonical text over max_allowed_packet) adds to the sum. */
+const OVERFLOW_MARKER = '1267650600228229401496703205376';
 
 export class MysqlDatabase implements Database {
   readonly engine: Engine = 'mysql';
@@ -150,6 +153,34 @@ export class MysqlDatabase implements Database {
     });
   }
 
+  rowHashes(shape: TableShape, range: KeyRange, limit: number): Promise<KeyHash[]> {
+    if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`rowHashes: limit must be a non-negative integer, got ${limit}`);
+    return this.guard(`hashing ${shape.table}`, async () => {
+      const keys = shape.keyIndexes.map((index) => shape.columns[index]!);
+      const sqlColumns = shape.columns.filter((column) => column.hashSite === 'sql');
+      const nodeColumns = shape.columns.filter((column) => column.hashSite === 'node');
+      const rows = await this.arrayQuery(
+        `SELECT ${[...keys.map(readExpr), rowHashExpr(sqlColumns), ...nodeColumns.map(readExpr)].join(', ')} ` +
+          `FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)} ORDER BY ${orderByKey(shape)} LIMIT ${limit}`,
+      );
+      if (rows.some((raw) => typeof raw[keys.length] !== 'string')) {
+        // Some row's canonical text exceeded max_allowed_packet (CONCAT returned NULL): hash in Node.
+        const full = await this.fetchRange(shape, range, limit);
+        return full.map((row) => ({ key: shape.keyIndexes.map((index) => row[index] ?? null), hash: rowHash(shape, row) }));
+      }
+      return rows.map((raw) => {
+        const key = keys.map((column, index) => toPortable(column, raw[index]));
+        const sqlPart = raw[keys.length] as string;
+        if (nodeColumns.length === 0) return { key, hash: sqlPart };
+        let tokens = '';
+        nodeColumns.forEach((column, index) => {
+          tokens += canonicalToken(column.kind, toPortable(column, raw[keys.length + 1 + index]));
+        });
+        return { key, hash: finishRowHash(sqlPart, tokens) };
+      });
+    });
+  }
+
   applyChanges(shape: TableShape, changes: ChangeSet): Promise<ApplyResult> {
     return this.guard(`writing ${shape.table}`, async () => {
       if (changes.upserts.length === 0 && changes.deletes.length === 0) return { upserted: 0, deleted: 0 };
@@ -245,19 +276,22 @@ export class MysqlDatabase implements Database {
   }
 
   /**
-   * Everything in one aggregate. The row hash is computed in a derived table and read twice; MariaDB
-   * may merge the derived table and evaluate MD5 twice per row, which costs CPU, not correctness.
-   * SUM over BIGINT UNSIGNED returns an exact DECIMAL (mysql2 gives it as a string).
+   * Everything in one aggregate, with the row hash referenced once: MariaDB merges a derived table
+   * and evaluates its expression once per reference, so a second reference (e.g. `SUM(h IS NULL)`)
+   * would compute every MD5 twice (measured: 1.45 s instead of 0.75 s on 500k rows). A row whose
+   * canonical text exceeds max_allowed_packet makes CONCAT return NULL; it contributes 2^100 instead,
+   * a value no sum of 60-bit hashes of fewer than 2^40 rows reaches, so the overflow is detected
+   * without a second reference. SUM over integers returns an exact DECIMAL (mysql2: a string).
    */
   private async sqlChecksum(shape: TableShape, range: KeyRange): Promise<RangeChecksum | undefined> {
     const rows = await this.arrayQuery(
-      `SELECT COUNT(*), SUM(CAST(CONV(SUBSTRING(h, 1, 15), 16, 10) AS UNSIGNED)), ` +
-        `SUM(CAST(CONV(SUBSTRING(h, 16, 15), 16, 10) AS UNSIGNED)), SUM(h IS NULL) ` +
-        `FROM (SELECT ${rowHashExpr(shape.columns)} AS h FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)}) AS rowsync_rows`,
+      `SELECT COUNT(*), SUM(IFNULL(CAST(CONV(SUBSTRING(${rowHashExpr(shape.columns)}, 1, 15), 16, 10) AS UNSIGNED), ${OVERFLOW_MARKER})) ` +
+        `FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)}`,
     );
-    const [count, sum1, sum2, overflow] = rows[0] ?? [];
-    if (Number(overflow ?? 0) > 0) return undefined;
-    return { count: Number(count ?? 0), sum1: decimalText(sum1), sum2: decimalText(sum2) };
+    const [count, sum] = rows[0] ?? [];
+    const total = decimalText(sum);
+    if (BigInt(total) >= BigInt(OVERFLOW_MARKER)) return undefined;
+    return { count: Number(count ?? 0), sum: total };
   }
 
   /** MD5 of the SQL-rendered columns per row, finished in Node with the node-hashed columns; streamed. */

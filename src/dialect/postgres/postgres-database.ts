@@ -5,7 +5,7 @@ import type { DatabaseOptions } from '../create-database.js';
 import { CONFLICTS_TABLE, conflictRow } from '../conflicts-table.js';
 import type { Database } from '../dialect.js';
 import type {
-  ApplyResult, ChangeSet, ConflictRecord, KeyRange, KeyTuple, RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
+  ApplyResult, ChangeSet, ConflictRecord, KeyHash, KeyRange, KeyTuple, RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
 } from '../types.js';
 import { createPool, parsePostgresUrl, type PostgresConnectionSettings } from './postgres-connection.js';
 import { translatePostgresError, type ErrorContext } from './postgres-errors.js';
@@ -109,6 +109,28 @@ export class PostgresDatabase implements Database {
     return rows.map((row) => this.toRow(shape, row));
   }
 
+  async rowHashes(shape: TableShape, range: KeyRange, limit: number): Promise<KeyHash[]> {
+    const keys = shape.keyIndexes.map((index) => shape.columns[index]!);
+    const sqlColumns = shape.columns.filter((column) => column.hashSite === 'sql');
+    const nodeColumns = shape.columns.filter((column) => column.hashSite === 'node');
+    const params = new Params();
+    const where = rangePredicate(shape, range, params);
+    const rows = await this.queryArrays(
+      `SELECT ${[...keys.map(readExpression), rowMd5Sql(sqlColumns), ...nodeColumns.map(readExpression)].join(', ')} ` +
+        `FROM ${this.tableName(shape)} WHERE ${where} ORDER BY ${keyOrderBy(shape)} LIMIT ${params.add(Math.max(0, Math.trunc(limit)))}`,
+      params.values,
+    );
+    return rows.map((raw) => {
+      const key = keys.map((column, index) => normalizeValue(column, raw[index]));
+      const sqlPart = String(raw[keys.length]);
+      if (nodeColumns.length === 0) return { key, hash: sqlPart };
+      const tokens = nodeColumns
+        .map((column, index) => canonicalToken(column.kind, normalizeValue(column, raw[keys.length + 1 + index])))
+        .join('');
+      return { key, hash: finishRowHash(sqlPart, tokens) };
+    });
+  }
+
   async fetchByKeys(shape: TableShape, keys: readonly KeyTuple[]): Promise<Row[]> {
     const wanted = new Set(keys.map((key) => keyIdentity(shape, key)));
     const result: Row[] = [];
@@ -135,16 +157,15 @@ export class PostgresDatabase implements Database {
     const params = new Params();
     const where = rangePredicate(shape, range, params);
     if (nodeColumns.length === 0) {
-      // Hex digits 1-15 and 16-30 of each row's MD5 as 60-bit integers; sum(bigint) is numeric, exact.
+      // Hex digits 1-15 of each row's MD5 as a 60-bit integer; sum(bigint) is numeric, exact. The
+      // MD5 is referenced once: a flattened subquery evaluates it once per reference.
       const rows = await this.queryArrays(
-        `SELECT count(*),
-                coalesce(sum(('x' || substr(h, 1, 15))::bit(60)::bigint), 0)::text,
-                coalesce(sum(('x' || substr(h, 16, 15))::bit(60)::bigint), 0)::text
-           FROM (SELECT ${rowMd5Sql(sqlColumns)} AS h FROM ${this.tableName(shape)} WHERE ${where}) AS rowsync_rows`,
+        `SELECT count(*), coalesce(sum(('x' || substr(${rowMd5Sql(sqlColumns)}, 1, 15))::bit(60)::bigint), 0)::text
+           FROM ${this.tableName(shape)} WHERE ${where}`,
         params.values,
       );
-      const row = rows[0] ?? [0, '0', '0'];
-      return { count: Number(row[0]), sum1: String(row[1]), sum2: String(row[2]) };
+      const row = rows[0] ?? [0, '0'];
+      return { count: Number(row[0]), sum: String(row[1]) };
     }
 
     // Some columns are hashed in Node: the database returns the MD5 of the SQL part plus the raw node
