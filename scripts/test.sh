@@ -18,7 +18,10 @@ export ROWSYNC_SKIP_SERVICES=1   # global-setup need not start them again
 REPORT="$(mktemp "${TMPDIR:-/tmp}/rowsync-vitest-XXXXXX.json")"
 trap 'rm -f "$REPORT"' EXIT
 
+# vitest strips types without checking them: the type check of src/ and test/ counts as one test.
+if npx tsc -p tsconfig.test.json; then TYPECHECK=passed; else TYPECHECK=failed; echo "type check failed (see above)" >&2; fi
+
 npx vitest run --reporter=default --reporter=json --outputFile.json="$REPORT" "$@" </dev/null
 VITEST_RC=$?
 
-node scripts/test-summary.mjs "$REPORT" "$VITEST_RC"
+node scripts/test-summary.mjs "$REPORT" "$VITEST_RC" "$TYPECHECK"

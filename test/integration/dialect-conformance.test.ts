@@ -281,7 +281,7 @@ describe.each(ENGINE_PAIRS)('keyset ranges %s -> %s', (sourceEngine, targetEngin
     const pair = await pairFor(table);
     await source.applyChanges(pair.source, { upserts: sourceRows, deletes: [] });
     await target.applyChanges(pair.target, { upserts: targetRows, deletes: [] });
-    const bounds = [];
+    const bounds: Row[] = [];
     let lower: Row | undefined;
     for (;;) {
       const next = await source.keyAtOffset(pair.source, lower ? { lower } : {}, lower ? step : 0);

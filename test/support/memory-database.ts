@@ -32,6 +32,9 @@ export class MemoryDatabase implements Database {
     throw new Error('not used');
   }
   async close(): Promise<void> {}
+  async recordConflicts(): Promise<never> {
+    throw new Error('not used: syncKeys takes its own recordConflicts');
+  }
 
   private sorted(range: KeyRange): Row[] {
     this.queries += 1;
