@@ -85,6 +85,17 @@ port_busy() { # port
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# True when the server listening on the port is a throwaway instance of another rowsync checkout (its
+# working directory or command line is under a `.services/` or `/tmp/rowsync-<hash>/` folder): a
+# second clone on the same machine reuses it (same settings, same users) instead of failing.
+other_checkout_instance() { # port
+  command -v ss >/dev/null 2>&1 || return 1
+  local pid; pid="$(ss -ltnpH "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2 || true)"
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+  local where; where="$(readlink "/proc/$pid/cwd" 2>/dev/null; tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null)"
+  [[ "$where" =~ /\.services/|/rowsync-[0-9a-f]+/ ]]
+}
+
 wait_for() { # description, logfile, command...
   local what="$1" logf="$2"; shift 2
   local deadline=$(( $(date +%s) + READY_TIMEOUT ))
@@ -120,6 +131,7 @@ redis_start() {
     if same_port "$REDIS_DIR" "$REDIS_PORT" && redis_ping; then log "redis: running on $REDIS_PORT (reused)"; return; fi
     log "redis: ours runs on another port, restarting it on $REDIS_PORT"; redis_stop
   fi
+  if port_busy "$REDIS_PORT" && other_checkout_instance "$REDIS_PORT"; then log "redis: another rowsync checkout's instance runs on $REDIS_PORT (reused)"; return; fi
   port_busy "$REDIS_PORT" && die "port $REDIS_PORT is in use by a server this script did not start (set ROWSYNC_REDIS_PORT, or ROWSYNC_TEST_REDIS_URL to use it, e.g. eval \"\$(bash scripts/services.sh env)\")"
   : > "$REDIS_LOG"
   "$bin" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
@@ -196,6 +208,7 @@ my_start() {
     if same_port "$MY_DIR" "$MYSQL_PORT" && my_ping >/dev/null 2>&1; then log "mariadb: running on $MYSQL_PORT (reused)"; return; fi
     log "mariadb: ours runs on another port, restarting it on $MYSQL_PORT"; my_stop
   fi
+  if port_busy "$MYSQL_PORT" && other_checkout_instance "$MYSQL_PORT"; then log "mariadb: another rowsync checkout's instance runs on $MYSQL_PORT (reused)"; return; fi
   port_busy "$MYSQL_PORT" && die "port $MYSQL_PORT is in use by a server this script did not start (set ROWSYNC_MYSQL_PORT, or ROWSYNC_TEST_MYSQL_URL to use it, e.g. eval \"\$(bash scripts/services.sh env)\")"
   my_write_cnf
   if [ ! -d "$MY_DATA/mysql" ]; then
@@ -284,6 +297,7 @@ pg_start() {
     if pg_running 2>/dev/null; then log "postgres: running on $PG_PORT (reused)"; return; fi
     log "postgres: ours runs on another port or is not ready, restarting it on $PG_PORT"; pg_stop
   fi
+  if port_busy "$PG_PORT" && other_checkout_instance "$PG_PORT"; then log "postgres: another rowsync checkout's instance runs on $PG_PORT (reused)"; return; fi
   port_busy "$PG_PORT" && die "port $PG_PORT is in use by a server this script did not start (set ROWSYNC_PG_PORT, or ROWSYNC_TEST_POSTGRES_URL to use it, e.g. eval \"\$(bash scripts/services.sh env)\")"
   mkdir -p "$PG_BASE" "$PG_SOCK"
   if is_root; then

@@ -33,7 +33,11 @@ export async function watchRun(
     const job = await runtime.queues.run.getJob(runId);
     if (!job) return { kind: 'missing' };
     const state = await job.getState();
-    if (state === 'completed') return { kind: 'completed', report: job.returnvalue as RunReport };
+    if (state === 'completed') {
+      // A run shorter than one poll would otherwise leave the display at its last partial count.
+      options.onProgress?.(await runtime.progress.read(runId));
+      return { kind: 'completed', report: job.returnvalue as RunReport };
+    }
     if (state === 'failed') return { kind: 'failed', reason: job.failedReason };
     options.onProgress?.(await runtime.progress.read(runId));
     // Failed sets are scanned every few polls: they are larger than one job lookup.
