@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 
 /**
  * Deterministic job ids: a re-enqueue (a retried parent re-planning, two schedulers firing the same
- * minute) adds nothing, because BullMQ ignores an add whose id exists. Ids nest (run > table >
+ * tick) adds nothing, because BullMQ ignores an add whose id exists. Ids nest (run > table >
  * chunk > apply) so every job of a run starts with the run id, and contain no ':' (BullMQ forbids it).
  */
 export function digest(...parts: readonly unknown[]): string {
@@ -21,8 +21,12 @@ export function newRunId(pipeline: string, now = new Date()): string {
   return `${pipeline}.${stamp}.${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** The run id of a scheduled tick: the same for every scheduler firing that minute. */
+/**
+ * The run id of a scheduled tick: the same for every scheduler firing that tick. Floored to the
+ * second, not the minute: with a 6-field schedule (say every 2 s) every tick of a minute is its own
+ * run, and a minute floor made all but the first of them a no-op.
+ */
 export function scheduledRunId(pipeline: string, tick: Date): string {
-  const minute = new Date(Math.floor(tick.getTime() / 60_000) * 60_000);
-  return `${pipeline}.${minute.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.scheduled`;
+  const second = new Date(Math.floor(tick.getTime() / 1000) * 1000);
+  return `${pipeline}.${second.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.scheduled`;
 }

@@ -1,4 +1,5 @@
 import { WaitingChildrenError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { RunReport, TableReport } from '../src/reconcile/report.js';
 import { SchemaError } from '../src/errors/index.js';
 import { JOB_NAMES, type RowsyncQueues } from './queues.js';
@@ -20,16 +21,25 @@ export interface RunPayload {
   readonly planned?: readonly { readonly table: string; readonly target: string }[];
 }
 
+/** How long the "this run id was enqueued" marker lives (longer than any run is kept). */
+const ENQUEUED_MARKER_SECONDS = 30 * 24 * 3600;
+
 /**
- * Enqueues a run. The job id is the run id, so enqueuing the same run twice is a no-op.
- * Returns false when a job with that id already exists.
+ * Enqueues a run. The job id is the run id, so enqueuing the same run twice is a no-op (BullMQ adds
+ * nothing for an existing id). Returns whether this call was the first for that id, from an atomic
+ * SET NX marker: two schedulers firing the same tick both add, one run exists, and only one of them
+ * reports (and logs) that it started it. Both add even so, so a caller that died between the marker
+ * and the add is made good by the next one.
  */
-export async function enqueueRun(queues: RowsyncQueues, payload: Omit<RunPayload, 'step' | 'planned'>): Promise<boolean> {
+export async function enqueueRun(
+  { queues, redis }: { readonly queues: RowsyncQueues; readonly redis: Redis },
+  payload: Omit<RunPayload, 'step' | 'planned'>,
+): Promise<boolean> {
   if (!RUN_ID_PATTERN.test(payload.runId)) {
     throw new ConfigError(`--run-id: '${payload.runId}' must be letters, digits, _ . - (no ':')`, { subject: '--run-id' });
   }
-  const existing = await queues.run.getJob(payload.runId);
-  if (existing) return false;
+  const marker = `${queues.config.redis.prefix}:run-enqueued:${payload.runId}`;
+  const first = (await redis.set(marker, String(payload.requestedAt), 'EX', ENQUEUED_MARKER_SECONDS, 'NX')) === 'OK';
   await queues.run.add(JOB_NAMES.run, payload, {
     jobId: payload.runId,
     attempts: 3,
@@ -37,7 +47,7 @@ export async function enqueueRun(queues: RowsyncQueues, payload: Omit<RunPayload
     removeOnComplete: { count: 1000 },
     removeOnFail: false,
   });
-  return true;
+  return first;
 }
 
 /**

@@ -11,7 +11,7 @@ export interface RunningScheduler {
 
 /**
  * Enqueues each pipeline's `reconcile.schedule`. Any number of schedulers may run (for availability):
- * a tick's run id is derived from the pipeline and the minute, and a run job with that id is added
+ * a tick's run id is derived from the pipeline and the tick's second, and a run job with that id is added
  * once, so two schedulers firing the same tick start one run.
  */
 export function startScheduler(runtime: Runtime, options: { onEnqueued?: (runId: string, added: boolean) => void } = {}): RunningScheduler {
@@ -24,10 +24,12 @@ export function startScheduler(runtime: Runtime, options: { onEnqueued?: (runId:
     const task = cron.schedule(
       schedule,
       async (context) => {
-        const tick = context?.triggeredAt ?? new Date();
+        // The slot node-cron matched, not `triggeredAt` (when the callback ran): two schedulers
+        // agree on the slot even when one's timer fires late into the next second.
+        const tick = context?.date ?? new Date();
         const runId = scheduledRunId(pipeline.name, tick);
         try {
-          const added = await enqueueRun(runtime.queues, { runId, pipeline: pipeline.name, dryRun: false, requestedAt: Date.now() });
+          const added = await enqueueRun(runtime, { runId, pipeline: pipeline.name, dryRun: false, requestedAt: Date.now() });
           runtime.logger.info({ pipeline: pipeline.name, runId, added }, added ? 'scheduled run enqueued' : 'scheduled run already enqueued');
           options.onEnqueued?.(runId, added);
         } catch (error) {

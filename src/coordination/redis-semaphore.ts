@@ -15,10 +15,15 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
 end
 return 0`;
 
-/** KEYS[1] holders. ARGV: token, new expiry. Extends a lease that is still held. */
+/**
+ * KEYS[1] holders. ARGV: token, new expiry. Extends a lease that is still held, and the key's TTL:
+ * without that, a holder renewing for over an hour with no acquire in between would lose the whole
+ * set (and every other holder's slot) to the TTL.
+ */
 const RENEW = `
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], 3600000)
   return 1
 end
 return 0`;

@@ -1,5 +1,5 @@
 import { canonicalText, keyIdentity, sameValue } from '../dialect/canonical.js';
-import { SchemaError } from '../errors/index.js';
+import { ConfigError, SchemaError } from '../errors/index.js';
 import type { Database } from '../dialect/dialect.js';
 import type { TablePair } from '../dialect/table-pair.js';
 import type { KeyTuple, PortableValue, Row, TableShape, ValueKind } from '../dialect/types.js';
@@ -159,6 +159,19 @@ async function decide(request: SyncRequest, sourceRow: Row, targetRow: Row, time
       });
       if (decision === 'source') return sourceRow;
       if (decision === 'target' || decision === 'skip') return 'skip';
+      // Anything else is a row object; a typo ('Source', a misspelt column) must fail, not silently
+      // write the source's values.
+      const field = `pipelines.${request.pipeline}.reconcile.resolvers.${pair.source.table}`;
+      const unknownColumns =
+        typeof decision === 'object' && decision !== null && !Array.isArray(decision)
+          ? Object.keys(decision).filter((name) => !pair.source.columns.some((column) => column.name === name))
+          : undefined;
+      if (!unknownColumns || unknownColumns.length > 0) {
+        const what = unknownColumns ? `unknown column(s) ${unknownColumns.join(', ')}` : `${typeof decision} ${String(decision)}`;
+        throw new ConfigError(`${field}: resolver returned ${what}; expected 'source', 'target', 'skip' or a row object`, {
+          subject: field,
+        });
+      }
       return pair.source.columns.map((column, index) =>
         Object.prototype.hasOwnProperty.call(decision, column.name) ? (decision[column.name] ?? null) : (sourceRow[index] ?? null),
       );

@@ -66,7 +66,7 @@ export async function createHarness(options: {
     target,
     async run(runOptions = {}) {
       const runId = runOptions.runId ?? newRunId('p');
-      await enqueueRun(runtime.queues, {
+      await enqueueRun(runtime, {
         runId,
         pipeline: 'p',
         dryRun: Boolean(runOptions.dryRun),

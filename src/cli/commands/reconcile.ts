@@ -33,7 +33,7 @@ export async function reconcileCommand(options: ReconcileOptions): Promise<numbe
       }
     }
     const runId = options.runId ?? newRunId(pipeline.name);
-    const added = await enqueueRun(runtime.queues, {
+    const added = await enqueueRun(runtime, {
       runId,
       pipeline: pipeline.name,
       ...(options.table ? { tables: [...new Set(options.table)] } : {}),
@@ -74,7 +74,8 @@ function printOutcome(outcome: RunOutcome, runId: string, options: { json?: bool
     case 'stuck': {
       const retry = `rowsync retry --config ${options.configFile ?? 'FILE'} --run ${runId}`;
       for (const job of outcome.stuck) {
-        process.stderr.write(`error: ${job.description} failed after ${job.attemptsMade} attempt(s): ${job.reason}\n`);
+        // Queue and job id: what an operator looks for in Bull Board to retry this one job.
+        process.stderr.write(`error: ${job.description} (queue ${job.queue}, job ${job.id}) failed after ${job.attemptsMade} attempt(s): ${job.reason}\n`);
       }
       process.stderr.write(
         `run ${runId} is waiting for ${outcome.stuck.length} failed job(s). Fix the cause, then retry them from Bull Board ` +

@@ -12,6 +12,11 @@ export interface PostgresConnectionSettings {
   readonly schema: string;
   /** `?sslmode=require|verify-ca|verify-full` turns TLS on. */
   readonly ssl: boolean | { rejectUnauthorized: boolean };
+  /**
+   * `?application_name=`: how the server (pg_stat_activity, logs) names these connections, so one
+   * connection's sessions can be told apart from others on the same database. @defaultValue 'rowsync'
+   */
+  readonly applicationName: string;
 }
 
 export function parsePostgresUrl(url: string, connectionName: string): PostgresConnectionSettings {
@@ -37,6 +42,7 @@ export function parsePostgresUrl(url: string, connectionName: string): PostgresC
     database: decode(parsed.pathname.replace(/^\//, '')),
     schema: parsed.searchParams.get('schema') ?? 'public',
     ssl,
+    applicationName: parsed.searchParams.get('application_name') || 'rowsync',
   };
 }
 
@@ -106,7 +112,7 @@ export function createPool(settings: PostgresConnectionSettings, poolSize: numbe
     // search_path makes the schema of the URL the default for `execute` (setup SQL, the conflicts
     // table); the dialect's own queries qualify every table anyway.
     options: `${SESSION_OPTIONS} -c search_path=${escapeStartupOption(`"${settings.schema.replace(/"/g, '""')}"`)}`,
-    application_name: 'rowsync',
+    application_name: settings.applicationName,
     connectionTimeoutMillis: 20_000,
     idleTimeoutMillis: 30_000,
   });

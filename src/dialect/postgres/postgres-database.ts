@@ -261,11 +261,17 @@ export class PostgresDatabase implements Database {
     if (records.length === 0) return;
     const table = this.tableName(CONFLICTS_TABLE);
     await this.withClient(async (client) => {
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${table} (id char(32) PRIMARY KEY, pipeline text NOT NULL, table_name text NOT NULL, ` +
-          `row_key jsonb NOT NULL, source_row jsonb NOT NULL, target_row jsonb NOT NULL, ` +
-          `detected_at timestamptz NOT NULL DEFAULT now(), status text NOT NULL DEFAULT 'pending', resolved_at timestamptz NULL)`,
-      );
+      await client
+        .query(
+          `CREATE TABLE IF NOT EXISTS ${table} (id char(32) PRIMARY KEY, pipeline text NOT NULL, table_name text NOT NULL, ` +
+            `row_key jsonb NOT NULL, source_row jsonb NOT NULL, target_row jsonb NOT NULL, ` +
+            `detected_at timestamptz NOT NULL DEFAULT now(), status text NOT NULL DEFAULT 'pending', resolved_at timestamptz NULL)`,
+        )
+        .catch((error: { code?: string }) => {
+          // IF NOT EXISTS is not atomic: two lanes creating the table at once, the loser fails on the
+          // catalog's unique index (23505, measured) or with duplicate_table (42P07). The table exists.
+          if (error.code !== '23505' && error.code !== '42P07') throw error;
+        });
       const params = new Params();
       const tuples = records.map(conflictRow).map(
         (row) =>
