@@ -1,3 +1,4 @@
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
@@ -117,13 +118,18 @@ export class Runtime {
       const modulePath = pipeline.reconcile.resolvers[table];
       if (!modulePath) throw new ConfigError(`${field}: missing (conflict is 'custom')`, { subject: field });
       const base = this.config.file ? path.dirname(this.config.file) : process.cwd();
-      loaded = import(pathToFileURL(path.resolve(base, modulePath)).href).then((module: { default?: unknown }) => {
+      const file = path.resolve(base, modulePath);
+      // The file's mtime in the URL: Node caches a module (and a failed import) per URL, so a resolver
+      // fixed on disk is loaded again when its jobs are retried, without restarting the worker.
+      const version = existsSync(file) ? statSync(file).mtimeMs : 0;
+      loaded = import(`${pathToFileURL(file).href}?mtime=${version}`).then((module: { default?: unknown }) => {
         if (typeof module.default !== 'function') {
           throw new ConfigError(`${field}: ${modulePath} has no default export function`, { subject: field });
         }
         return module.default as CustomResolver;
       });
       this.resolvers.set(key, loaded);
+      loaded.catch(() => this.resolvers.delete(key));
     }
     return loaded;
   }

@@ -15,17 +15,19 @@ export class ProgressDisplay {
   update(counts: RunProgressCounts): void {
     if (!this.enabled) return;
     const total = Math.max(counts.chunksPlanned, 1);
+    const eta = this.eta(counts);
     const payload = {
       tables: `${counts.tablesDone}/${counts.tablesPlanned}`,
       rows: counts.rowsCompared.toLocaleString('en-US'),
       differences: counts.differences.toLocaleString('en-US'),
+      remaining: eta === undefined ? '-' : `${eta}s`,
     };
     if (process.stderr.isTTY) {
       if (!this.bar) {
         this.bar = new SingleBar(
           {
             stream: process.stderr,
-            format: 'reconcile [{bar}] chunks {value}/{total} | tables {tables} | rows {rows} | differences {differences} | ETA {eta_formatted}',
+            format: 'reconcile [{bar}] chunks {value}/{total} | tables {tables} | rows {rows} | differences {differences} | ETA {remaining}',
             hideCursor: true,
             etaBuffer: 50,
           },
@@ -37,15 +39,20 @@ export class ProgressDisplay {
       return;
     }
     const now = Date.now();
-    if (now - this.lastLine < 10_000) return;
+    // Nothing to say before the first chunk is planned; then a line every 10 s.
+    if (counts.chunksPlanned === 0 || now - this.lastLine < 10_000) return;
     this.lastLine = now;
-    const elapsed = (now - this.startedAt) / 1000;
-    const rate = counts.chunksDone / Math.max(elapsed, 0.001);
-    const eta = rate > 0 ? Math.round((counts.chunksPlanned - counts.chunksDone) / rate) : undefined;
     process.stderr.write(
       `reconcile: chunks ${counts.chunksDone}/${counts.chunksPlanned}, tables ${payload.tables}, rows ${payload.rows}, ` +
         `differences ${payload.differences}${eta === undefined ? '' : `, ETA ${eta}s`}\n`,
     );
+  }
+
+  /** Seconds left at the chunk rate so far; unknown until a chunk has finished. */
+  private eta(counts: RunProgressCounts): number | undefined {
+    const elapsed = (Date.now() - this.startedAt) / 1000;
+    if (counts.chunksDone === 0 || elapsed <= 0) return undefined;
+    return Math.max(0, Math.round((counts.chunksPlanned - counts.chunksDone) / (counts.chunksDone / elapsed)));
   }
 
   stop(): void {
