@@ -4,12 +4,15 @@ import type { PortableValue, RangeChecksum, Row, TableShape, ValueKind } from '.
 /**
  * The canonical row text: the contract that makes two engines agree.
  *
- * A row renders to the concatenation of one token per column, in shape order:
- *   - NULL          -> `N`
- *   - any other     -> `<length>:<text>`, where `text` is the value's canonical text for its kind and
- *                      `length` its length in Unicode code points (MySQL CHAR_LENGTH, PostgreSQL
- *                      char_length). The length prefix makes the concatenation unambiguous: no value
- *                      can imitate a column boundary, and NULL (`N`) differs from '' (`0:`).
+ * A row renders to the concatenation of one token per column, in shape order. Two token forms, by kind:
+ *   - free text (text, json), whose canonical text may contain any character:
+ *       NULL -> `N`, any other -> `<length>:<text>`, `length` in Unicode code points (MySQL
+ *       CHAR_LENGTH, PostgreSQL char_length). The length prefix makes the concatenation unambiguous:
+ *       no value can imitate a column boundary, and NULL (`N`) differs from '' (`0:`).
+ *   - every other kind, whose canonical text never contains `|` and is never `N`:
+ *       NULL -> `N|`, any other -> `<text>|`. No length to compute: that is most of a row's
+ *       rendering cost in SQL (measured on MariaDB: the length-prefixed form of every column made a
+ *       checksum scan 2x slower).
  *
  * Row hash (hex MD5):
  *   - every column hashed in SQL:  md5(tokens)
@@ -54,8 +57,14 @@ export function canonicalText(kind: ValueKind, value: Exclude<PortableValue, nul
   }
 }
 
-/** The token of one value: `N` for NULL, else `<code point length>:<canonical text>`. */
+/** Kinds whose canonical text may contain any character, and so carry a length prefix. */
+export function isFreeText(kind: ValueKind): boolean {
+  return kind === 'text' || kind === 'json';
+}
+
+/** The token of one value (see the module comment): `N` / `<length>:<text>` or `N|` / `<text>|`. */
 export function canonicalToken(kind: ValueKind, value: PortableValue): string {
+  if (!isFreeText(kind)) return value === null ? 'N|' : `${canonicalText(kind, value)}|`;
   if (value === null) return 'N';
   const text = canonicalText(kind, value);
   return `${codePointLength(text)}:${text}`;

@@ -62,6 +62,12 @@ export function isSinglePrecision(nativeType: string): boolean {
   return baseType(nativeType) === 'float';
 }
 
+/** Fraction digits of a `decimal(p,s)` column; 0 for `decimal(p)`, integers and anything else. */
+export function decimalScale(nativeType: string): number {
+  const match = /^(?:decimal|numeric|fixed)\s*\(\s*\d+\s*,\s*(\d+)\s*\)/i.exec(nativeType.trim());
+  return match ? Number(match[1]) : 0;
+}
+
 /** Bits of a `bit(n)` column (MySQL: `bit` alone is `bit(1)`). */
 export function bitWidth(nativeType: string): number {
   const match = /^bit\s*\((\d+)\)/i.exec(nativeType.trim());
@@ -282,11 +288,12 @@ export function canonicalTextExpr(column: ShapeColumn): string {
     case 'integer':
       return family === 'bit' ? `CAST(${c} + 0 AS CHAR)` : `CAST(${c} AS CHAR)`;
     case 'decimal': {
-      // canonicalDecimal: trailing fraction zeros and a trailing '.' go only when there is a '.';
-      // '-0' (a negative zero after trimming) becomes '0'.
+      // canonicalDecimal: trailing fraction zeros and the '.' go. MariaDB/MySQL print a DECIMAL with
+      // exactly its scale's fraction digits, so a column with scale > 0 always has a '.' to trim
+      // after, and one with scale 0 (or an integer type agreed as decimal) has nothing to trim.
+      // DECIMAL has no negative zero on these servers (CAST(-0.00 AS DECIMAL(5,2)) is '0.00').
       const text = family === 'bit' ? `CAST(${c} + 0 AS CHAR)` : `CAST(${c} AS CHAR)`;
-      const trimmed = `IF(LOCATE('.', ${text}) > 0, TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM ${text})), ${text})`;
-      return `IF(${trimmed} = '-0', '0', ${trimmed})`;
+      return decimalScale(column.nativeType) > 0 ? `TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM ${text}))` : text;
     }
     case 'boolean':
       // BIT(1) reads as a number 0/1 in Node; `+ 0` gives its digits in SQL. TINYINT(1) may hold 2.
@@ -319,8 +326,16 @@ export function canonicalTextExpr(column: ShapeColumn): string {
 
 /** `N` for NULL, else `<CHAR_LENGTH>:<text>`; CONVERT keeps CONCAT clear of "Illegal mix of collations". */
 export function canonicalTokenExpr(column: ShapeColumn): string {
-  const text = `CONVERT(${canonicalTextExpr(column)} USING utf8mb4)`;
-  return `IF(${quoteIdentifier(column.name)} IS NULL, 'N', CONCAT(CHAR_LENGTH(${text}), ':', ${text}))`;
+  if (column.kind === 'text') {
+    // textExpr is already utf8mb4: one CONVERT, referenced twice (length and text).
+    const text = canonicalTextExpr(column);
+    return `IF(${quoteIdentifier(column.name)} IS NULL, 'N', CONCAT(CHAR_LENGTH(${text}), ':', ${text}))`;
+  }
+  // Delimited token. IF evaluates the text once; the NULL test is on the column, not the text, so a
+  // text that comes out NULL for a non-NULL value (HEX of a blob over max_allowed_packet) makes the
+  // whole CONCAT NULL, which the checksum detects, instead of passing for SQL NULL. CONVERT gives
+  // every piece of the CONCAT the same character set and collation.
+  return `CONVERT(IF(${quoteIdentifier(column.name)} IS NULL, 'N', ${canonicalTextExpr(column)}) USING utf8mb4), '|'`;
 }
 
 /** MD5 hex of the concatenated tokens of `columns` (MD5('') when there are none). */

@@ -169,7 +169,10 @@ export function canonicalTextSql(column: ShapeColumn): string {
 export function tokenSql(column: ShapeColumn): string {
   const q = quoteIdentifier(column.name);
   const text = canonicalTextSql(column);
-  return `CASE WHEN ${q} IS NULL THEN 'N' ELSE char_length(${text})::text || ':' || ${text} END`;
+  if (column.kind === 'text') return `CASE WHEN ${q} IS NULL THEN 'N' ELSE char_length(${text})::text || ':' || ${text} END`;
+  // Delimited token (canonical.ts). The NULL test is on the column: a text expression that came out
+  // NULL for a value would make the whole row NULL (and fail loudly) instead of passing for NULL.
+  return `CASE WHEN ${q} IS NULL THEN 'N' ELSE ${text} END || '|'`;
 }
 
 /**
