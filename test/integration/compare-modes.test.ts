@@ -9,7 +9,6 @@ import type { Row } from '../../src/dialect/types.js';
 import type { RunReport, TableReport } from '../../src/reconcile/report.js';
 import { sameRow } from '../../src/sync/sync-keys.js';
 import { createHarness, type Harness } from '../support/harness.js';
-import { closeHarness } from '../support/harness-cleanup.js';
 import { DRIFT, ORDER_COUNT, expectEqualTables, orderRow, seedOrders, type Tables } from '../support/orders-fixture.js';
 import { ENGINE_PAIRS } from '../support/scratch.js';
 
@@ -45,7 +44,7 @@ describe.each(ENGINE_PAIRS)('compare modes %s -> %s', (sourceEngine, targetEngin
     });
 
     afterAll(async () => {
-      await closeHarness(harness, { tag, sourceEngine, targetEngine });
+      await harness?.close();
     });
 
     it('detects and repairs the same drift as checksum', async () => {
@@ -93,7 +92,7 @@ describe.each(ENGINE_PAIRS)('compare modes %s -> %s', (sourceEngine, targetEngin
     });
 
     afterAll(async () => {
-      await closeHarness(harness, { tag, sourceEngine, targetEngine });
+      await harness?.close();
     });
 
     it('repairs rows whose timestamp differs and misses changes that kept the timestamp', async () => {

@@ -12,7 +12,6 @@ import type { Row } from '../../src/dialect/types.js';
 import type { RunReport, TableReport } from '../../src/reconcile/report.js';
 import { NEWER, OLDER, SOURCE_ITEMS, TARGET_ITEMS, seedItems, targetItems } from '../support/conflict-fixture.js';
 import { createHarness, type Harness } from '../support/harness.js';
-import { closeHarness } from '../support/harness-cleanup.js';
 import { ENGINE_PAIRS } from '../support/scratch.js';
 
 type Outcome = Awaited<ReturnType<Harness['run']>>;
@@ -100,7 +99,7 @@ describe.each(ENGINE_PAIRS)('conflict policies %s -> %s', (sourceEngine, targetE
       await harness.startWorkers();
       await body(harness, pair);
     } finally {
-      await closeHarness(harness, { tag: fullTag, sourceEngine, targetEngine });
+      await harness?.close();
     }
   }
 

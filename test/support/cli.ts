@@ -11,13 +11,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseConfig } from '../../src/config/index.js';
-import { createDatabase } from '../../src/dialect/create-database.js';
 import type { Database } from '../../src/dialect/dialect.js';
 import type { Engine } from '../../src/dialect/types.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { Runtime } from '../../jobs/runtime.js';
 import { seedOrders, type Tables } from './orders-fixture.js';
-import { openScratch, scratchUrl } from './scratch.js';
+import { dropScratch, openScratch, scratchUrl } from './scratch.js';
 import { testServers } from './servers.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -324,17 +323,6 @@ export async function createCliFixture(options: {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** Drops a namespace made by `openScratch`. */
-async function dropScratch(engine: Engine, namespace: string): Promise<void> {
-  const servers = testServers();
-  const admin = createDatabase({ connectionName: `${engine}-admin`, url: engine === 'mysql' ? servers.mysqlUrl : servers.postgresUrl, poolSize: 1 });
-  try {
-    await admin.execute(engine === 'mysql' ? `DROP DATABASE IF EXISTS \`${namespace}\`` : `DROP SCHEMA IF EXISTS "${namespace}" CASCADE`);
-  } finally {
-    await admin.close();
-  }
 }
 
 /** Redis keys matching a pattern (SCAN, not KEYS: the test Redis is shared by parallel files). */

@@ -8,7 +8,7 @@ import { enqueueRun } from '../../jobs/reconcile-run.job.js';
 import { Runtime } from '../../jobs/runtime.js';
 import { startWorkers, type RunningWorkers } from '../../workers/start-workers.js';
 import { watchRun, type RunOutcome } from '../../src/cli/run-monitor.js';
-import { openScratch, scratchUrl } from './scratch.js';
+import { deleteRedisPrefix, dropScratch, openScratch, scratchUrl } from './scratch.js';
 import { testServers } from './servers.js';
 
 export interface Harness {
@@ -80,12 +80,16 @@ export async function createHarness(options: {
       running.push(workers);
       return workers;
     },
+    /** Stops the workers and removes everything the harness made: queues, keys, namespaces. */
     async close() {
       for (const workers of running) await workers.close();
       await Promise.all(runtime.queues.all().map((queue) => queue.obliterate({ force: true }).catch(() => undefined)));
       await runtime.close();
       await source.close();
       await target.close();
+      await deleteRedisPrefix(config.redis.prefix);
+      await dropScratch(options.sourceEngine, sourceNamespace);
+      await dropScratch(options.targetEngine, targetNamespace);
     },
   };
 }

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { createDatabase } from '../../src/dialect/create-database.js';
 import type { Database } from '../../src/dialect/dialect.js';
 import type { Engine } from '../../src/dialect/types.js';
@@ -31,6 +32,27 @@ export function scratchUrl(engine: Engine, namespace: string): string {
  * named by the test file, so files running in parallel never share one.
  */
 export async function openScratch(engine: Engine, namespace: string, connectionName = namespace): Promise<Database> {
+  await withAdmin(engine, async (admin) => {
+    await admin.execute(dropStatement(engine, namespace));
+    await admin.execute(
+      engine === 'mysql'
+        ? `CREATE DATABASE \`${namespace}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`
+        : `CREATE SCHEMA "${namespace}"`,
+    );
+  });
+  return createDatabase({ connectionName, url: scratchUrl(engine, namespace), poolSize: 4 });
+}
+
+/** Drops a namespace made by `openScratch` (a no-op when it is gone already). */
+export async function dropScratch(engine: Engine, namespace: string): Promise<void> {
+  await withAdmin(engine, (admin) => admin.execute(dropStatement(engine, namespace)));
+}
+
+function dropStatement(engine: Engine, namespace: string): string {
+  return engine === 'mysql' ? `DROP DATABASE IF EXISTS \`${namespace}\`` : `DROP SCHEMA IF EXISTS "${namespace}" CASCADE`;
+}
+
+async function withAdmin<T>(engine: Engine, work: (admin: Database) => Promise<T>): Promise<T> {
   const servers = testServers();
   const admin = createDatabase({
     connectionName: `${engine}-admin`,
@@ -38,17 +60,25 @@ export async function openScratch(engine: Engine, namespace: string, connectionN
     poolSize: 1,
   });
   try {
-    if (engine === 'mysql') {
-      await admin.execute(`DROP DATABASE IF EXISTS \`${namespace}\``);
-      await admin.execute(`CREATE DATABASE \`${namespace}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-    } else {
-      await admin.execute(`DROP SCHEMA IF EXISTS "${namespace}" CASCADE`);
-      await admin.execute(`CREATE SCHEMA "${namespace}"`);
-    }
+    return await work(admin);
   } finally {
     await admin.close();
   }
-  return createDatabase({ connectionName, url: scratchUrl(engine, namespace), poolSize: 4 });
+}
+
+/** Deletes every key under a Redis prefix (SCAN, not KEYS: parallel test files share the server). */
+export async function deleteRedisPrefix(prefix: string): Promise<void> {
+  const redis = new Redis(testServers().redisUrl, { maxRetriesPerRequest: 3 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    await redis.quit();
+  }
 }
 
 /** Runs DDL written for each engine (a `Record` so a test cannot forget one). */
