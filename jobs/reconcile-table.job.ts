@@ -20,8 +20,13 @@ export interface TablePayload {
   readonly chunks?: number;
 }
 
-/** Chunk jobs added per Redis round trip while planning a large table. */
+/**
+ * Chunk jobs added per Redis round trip while planning a large table. The first batches are small so
+ * that workers start comparing while the planner is still walking the key index (planning 100
+ * chunks takes ~0.5 s of sequential index dives, measured on the 1M-row bench).
+ */
 const ADD_BATCH = 500;
+const FIRST_ADD_BATCHES = [4, 16, 64];
 
 /**
  * Step 1 (plan): introspects both sides, walks the source key index for chunk bounds and adds one
@@ -39,9 +44,10 @@ export async function processTable(job: Job<TablePayload>, token: string | undef
       const { reconcile } = context.pipeline;
       compareShapes(context.pair, reconcile.compare, reconcile.timestampColumn, context.source.connectionName);
       if (reconcile.conflict === 'timestamp') {
-        conflictColumnIndex({ pair: context.pair, policy: { conflictColumn: reconcile.conflictColumn } as never, source: context.source });
+        conflictColumnIndex(context.pair.source, reconcile.conflictColumn, context.source.connectionName);
       }
       let batch: ChunkPayload[] = [];
+      let flushes = 0;
       const flush = async () => {
         if (batch.length === 0) return;
         await runtime.queues.chunk.addBulk(
@@ -64,7 +70,10 @@ export async function processTable(job: Job<TablePayload>, token: string | undef
           index: chunks, range: encodeRange(range), dryRun: data.dryRun,
         });
         chunks += 1;
-        if (batch.length >= ADD_BATCH) await flush();
+        if (batch.length >= (FIRST_ADD_BATCHES[flushes] ?? ADD_BATCH)) {
+          await flush();
+          flushes += 1;
+        }
       }
       await flush();
     } catch (error) {

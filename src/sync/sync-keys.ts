@@ -82,7 +82,8 @@ export async function syncKeys(request: SyncRequest, keys: readonly KeyTuple[]):
   ]);
   const sourceByKey = indexByKey(pair.source, sourceRows);
   const targetByKey = indexByKey(pair.target, targetRows);
-  const timestampIndex = policy.conflict === 'timestamp' ? conflictColumnIndex(request) : -1;
+  const timestampIndex =
+    policy.conflict === 'timestamp' ? conflictColumnIndex(pair.source, policy.conflictColumn, request.source.connectionName) : -1;
 
   const upserts: Row[] = [];
   const deletes: KeyTuple[] = [];
@@ -201,14 +202,12 @@ function compareOrdered(kind: ValueKind, a: Exclude<PortableValue, null>, b: Exc
 }
 
 /** Index of the `timestamp` policy's column; a SchemaError naming it when the table lacks it. */
-export function conflictColumnIndex(request: Pick<SyncRequest, 'pair' | 'policy' | 'source'>): number {
-  const index = columnIndex(request.pair.source, request.policy.conflictColumn);
+export function conflictColumnIndex(shape: TableShape, conflictColumn: string, connectionName: string): number {
+  const index = columnIndex(shape, conflictColumn);
   if (index === -1) {
-    throw new SchemaError(
-      'COLUMN_MISSING',
-      `conflict 'timestamp' needs column ${request.policy.conflictColumn} in ${request.source.connectionName}.${request.pair.source.table}`,
-      { subject: `${request.source.connectionName}.${request.pair.source.table}.${request.policy.conflictColumn}` },
-    );
+    throw new SchemaError('COLUMN_MISSING', `conflict 'timestamp' needs column ${conflictColumn} in ${connectionName}.${shape.table}`, {
+      subject: `${connectionName}.${shape.table}.${conflictColumn}`,
+    });
   }
   return index;
 }
