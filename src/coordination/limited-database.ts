@@ -8,7 +8,7 @@ import type { RedisSemaphore } from './redis-semaphore.js';
  */
 export function limitDatabase(database: Database, semaphore: RedisSemaphore): Database {
   const gated = new Set<keyof Database>([
-    'listTables', 'describeTable', 'checksumRange', 'rowHashes', 'countRange', 'keyAtOffset', 'fetchRange', 'fetchByKeys',
+    'listTables', 'describeTable', 'checksumRange', 'checksumBuckets', 'rowHashes', 'countRange', 'keyAtOffset', 'fetchRange', 'fetchByKeys',
     'applyChanges', 'execute', 'recordConflicts',
   ]);
   return new Proxy(database, {

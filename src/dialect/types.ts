@@ -116,6 +116,18 @@ export interface RangeChecksum {
   readonly sum: string;
 }
 
+/**
+ * Count and checksum (as in `RangeChecksum`) of the rows of a range whose single integer key `k`
+ * falls in one bucket: `bucket` = k / width truncated toward zero, as decimal text (exact beyond
+ * 2^53). Truncation puts the keys -(width-1) .. width-1 in bucket 0; every other bucket holds
+ * `width` consecutive keys.
+ */
+export interface BucketChecksum {
+  readonly bucket: string;
+  readonly count: number;
+  readonly sum: string;
+}
+
 /** One row's key and hex MD5 row hash (the hash `checksumRange` sums). */
 export interface KeyHash {
   readonly key: KeyTuple;

@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import { keyIdentity, sameChecksum } from '../dialect/canonical.js';
 import type { Database } from '../dialect/dialect.js';
-import type { KeyHash, KeyRange, KeyTuple, Row, TableShape } from '../dialect/types.js';
+import type { BucketChecksum, KeyHash, KeyRange, KeyTuple, PortableValue, Row, TableShape } from '../dialect/types.js';
 import { keyOf, sameRow } from '../sync/sync-keys.js';
 
 /** One side of a comparison: a database and its view of the table. */
@@ -25,7 +25,9 @@ export interface DiffOptions {
   /**
    * Skip the checksums and diff the whole range by row hashes at once (one scan per side). Worth it
    * when most ranges are known to differ: bisection would then scan the same rows two or three times.
-   * Falls back to bisection when the range is larger than `directLimit` rows.
+   * Falls back to bisection when the range is larger than `directLimit` rows. A bounded range of a
+   * single integer key is still diffed by bucket checksums (also one scan), which then downloads the
+   * row hashes of the differing buckets only.
    */
   readonly direct?: boolean;
   /** Largest range `direct` downloads in one query. @defaultValue 50000 */
@@ -59,12 +61,21 @@ export interface RangeDiff {
   readonly stats: DiffStats;
 }
 
+/** Rows a bucket holds when keys are dense: small enough to download a differing bucket cheaply. */
+const BUCKET_ROWS = 64;
+/** Most buckets per range: bounds the GROUP BY (and its result) whatever the key span. */
+const MAX_BUCKETS = 1024;
+
 /**
  * Finds the keys whose rows differ between two sides within a key range (data-diff's HashDiffer,
  * without SQL): checksum both sides; when they differ, split the range by the side that holds more
  * rows (so keys present only on the target are bisected too) and recurse into the mismatching
  * sub-ranges, until a range is small enough to fetch and diff by key. When most sub-ranges of a level
  * differ, bisecting further costs more than it saves, so the rest of that subtree is fetched directly.
+ * A range with both bounds over a single integer key is instead checksummed per bucket of
+ * consecutive keys in one scan (`checksumBuckets`), and only the differing buckets are diffed by row
+ * hashes: drift spread over every range then costs one scan per range instead of two (checksum, then
+ * bisection or a full row-hash download).
  * Memory is bounded by `leafRows` rows per side per query in flight, plus the differing keys.
  */
 export async function diffRange(source: RangeSide, target: RangeSide, range: KeyRange, options: DiffOptions): Promise<RangeDiff> {
@@ -79,18 +90,11 @@ export async function diffRange(source: RangeSide, target: RangeSide, range: Key
     Promise.all([limit(() => query(source)), limit(() => query(target))]);
 
   async function leaf(subrange: KeyRange, counts: readonly [number, number], mode: 'checksum' | 'rows'): Promise<void> {
-    const fetchLimit = Math.max(counts[0], counts[1]) * 2 + 16;
     if (mode === 'checksum') {
-      const [sourceHashes, targetHashes] = await both((side) => side.database.rowHashes(side.shape, subrange, fetchLimit));
-      if (sourceHashes.length >= fetchLimit || targetHashes.length >= fetchLimit) {
-        // The range grew while we looked (concurrent writes): split it again instead of loading it.
-        await visit(subrange, 'checksum', [sourceHashes.length, targetHashes.length], true);
-        return;
-      }
-      fetchedRows += sourceHashes.length + targetHashes.length;
-      compareHashes(sourceHashes, targetHashes);
+      await hashLeaf([subrange], counts);
       return;
     }
+    const fetchLimit = Math.max(counts[0], counts[1]) * 2 + 16;
     const [sourceRows, targetRows] = await both((side) => side.database.fetchRange(side.shape, subrange, fetchLimit));
     if (sourceRows.length >= fetchLimit || targetRows.length >= fetchLimit) {
       await visit(subrange, 'rows', [sourceRows.length, targetRows.length], true);
@@ -98,6 +102,21 @@ export async function diffRange(source: RangeSide, target: RangeSide, range: Key
     }
     fetchedRows += sourceRows.length + targetRows.length;
     compareRows(sourceRows, targetRows);
+  }
+
+  /** Diffs disjoint ranges (ascending) by their row hashes, read in one query per side. */
+  async function hashLeaf(ranges: readonly KeyRange[], counts: readonly [number, number]): Promise<void> {
+    const fetchLimit = Math.max(counts[0], counts[1]) * 2 + 16;
+    const query = ranges.length === 1 ? ranges[0]! : ranges;
+    const [sourceHashes, targetHashes] = await both((side) => side.database.rowHashes(side.shape, query, fetchLimit));
+    if (sourceHashes.length >= fetchLimit || targetHashes.length >= fetchLimit) {
+      // The ranges grew while we looked (concurrent writes): split them again instead of loading them.
+      if (ranges.length === 1) await visit(ranges[0]!, 'checksum', [sourceHashes.length, targetHashes.length], true);
+      else await Promise.all(ranges.map((range) => visit(range, 'checksum')));
+      return;
+    }
+    fetchedRows += sourceHashes.length + targetHashes.length;
+    compareHashes(sourceHashes, targetHashes);
   }
 
   function compareHashes(sourceHashes: readonly KeyHash[], targetHashes: readonly KeyHash[]): void {
@@ -212,7 +231,68 @@ export async function diffRange(source: RangeSide, target: RangeSide, range: Key
     }
   }
 
+  /**
+   * Checksums `subrange` per bucket on both sides and diffs the keys of the differing buckets, each
+   * run of consecutive differing buckets as one key interval, the small ones read together (up to
+   * `leafRows` rows per query). Returns the row counts of the range.
+   */
+  async function viaBuckets(subrange: KeyRange, plan: BucketPlan, direct: boolean): Promise<[number, number]> {
+    const [sourceBuckets, targetBuckets] = await both((side) => side.database.checksumBuckets(side.shape, subrange, Number(plan.width)));
+    checksums += 1;
+    const total = (buckets: readonly BucketChecksum[]) => buckets.reduce((sum, bucket) => sum + bucket.count, 0);
+    const counts: [number, number] = [total(sourceBuckets), total(targetBuckets)];
+    const pairs = new Map<string, [BucketChecksum | undefined, BucketChecksum | undefined]>();
+    for (const bucket of sourceBuckets) pairs.set(bucket.bucket, [bucket, undefined]);
+    for (const bucket of targetBuckets) pairs.set(bucket.bucket, [pairs.get(bucket.bucket)?.[0], bucket]);
+    const differing = [...pairs.entries()]
+      .filter(([, [a, b]]) => !a || !b || !sameChecksum(a, b))
+      .map(([bucket, [a, b]]) => ({ bucket: BigInt(bucket), counts: [a?.count ?? 0, b?.count ?? 0] as const }))
+      .sort((x, y) => (x.bucket < y.bucket ? -1 : x.bucket > y.bucket ? 1 : 0));
+    if (differing.length === 0) return counts;
+    if (differing.length * 2 > pairs.size) {
+      // Most buckets differ: one download of the whole range costs less than one query per bucket.
+      await directly(subrange, counts);
+      return counts;
+    }
+    const runs: { first: bigint; last: bigint; counts: [number, number] }[] = [];
+    for (const { bucket, counts: [a, b] } of differing) {
+      const run = runs[runs.length - 1];
+      if (run && run.last + 1n === bucket) {
+        run.last = bucket;
+        run.counts = [run.counts[0] + a, run.counts[1] + b];
+      } else {
+        runs.push({ first: bucket, last: bucket, counts: [a, b] });
+      }
+    }
+    const batches: { ranges: KeyRange[]; counts: [number, number] }[] = [];
+    const large: Promise<void>[] = [];
+    for (const { first, last, counts: runCounts } of runs) {
+      const from = maxBigInt(bucketStart(first, plan.width), plan.lower);
+      const to = minBigInt(bucketEnd(last, plan.width), plan.upper);
+      const piece: KeyRange = { lower: [integerBound(from)], upper: [integerBound(to)] };
+      if (Math.max(...runCounts) > leafRows) {
+        large.push(direct ? directly(piece, runCounts) : visit(piece, 'checksum', runCounts, true));
+        continue;
+      }
+      const batch = batches[batches.length - 1];
+      if (batch && Math.max(batch.counts[0] + runCounts[0], batch.counts[1] + runCounts[1]) <= leafRows) {
+        batch.ranges.push(piece);
+        batch.counts = [batch.counts[0] + runCounts[0], batch.counts[1] + runCounts[1]];
+      } else {
+        batches.push({ ranges: [piece], counts: runCounts });
+      }
+    }
+    await Promise.all([...large, ...batches.map((batch) => hashLeaf(batch.ranges, batch.counts))]);
+    return counts;
+  }
+
   const directLimit = Math.max(1, options.directLimit ?? 50_000);
+  const plan = options.mode === 'checksum' ? bucketPlan(source.shape, target.shape, range, leafRows) : undefined;
+  if (plan && options.direct) {
+    // Most ranges differ: the bucket scan is the checksum, no plain checksum first.
+    const [sourceRows, targetRows] = await viaBuckets(range, plan, true);
+    return { differences, stats: { sourceRows, targetRows, checksums, fetchedRows } };
+  }
   if (options.mode === 'checksum' && options.direct) {
     // Read both sides' hashes with a limit: a range larger than directLimit is counted and split.
     const [sourceHashes, targetHashes] = await both((side) => side.database.rowHashes(side.shape, range, directLimit + 1));
@@ -229,9 +309,14 @@ export async function diffRange(source: RangeSide, target: RangeSide, range: Key
   const top: [number, number] =
     options.mode === 'checksum'
       ? await (async () => {
+          // A plain checksum first: cheaper than the bucket GROUP BY for the ranges that are equal
+          // (measured 7-10% on a clean 1M-row table), which is most of them on a healthy replica.
           const [a, b] = await both((side) => side.database.checksumRange(side.shape, range));
           checksums += 1;
-          if (!sameChecksum(a, b)) await visit(range, 'checksum', [a.count, b.count], true);
+          if (!sameChecksum(a, b)) {
+            if (plan) await viaBuckets(range, plan, false);
+            else await visit(range, 'checksum', [a.count, b.count], true);
+          }
           return [a.count, b.count];
         })()
       : await (async () => {
@@ -241,4 +326,75 @@ export async function diffRange(source: RangeSide, target: RangeSide, range: Key
         })();
 
   return { differences, stats: { sourceRows: top[0], targetRows: top[1], checksums, fetchedRows } };
+}
+
+/** A bounded range over a single integer key, split into buckets of `width` consecutive keys. */
+interface BucketPlan {
+  readonly lower: bigint;
+  readonly upper: bigint;
+  readonly width: bigint;
+}
+
+/**
+ * Buckets for `range` when both shapes have one integer key and the range has both bounds. A unique
+ * integer key holds at most one row per value, so the key span bounds the row count: about
+ * `BUCKET_ROWS` rows per bucket for dense keys, fewer for sparse ones. A span within `leafRows` is
+ * small enough to keep the plain path.
+ */
+function bucketPlan(sourceShape: TableShape, targetShape: TableShape, range: KeyRange, leafRows: number): BucketPlan | undefined {
+  const integerKey = (shape: TableShape) => shape.keyIndexes.length === 1 && shape.columns[shape.keyIndexes[0]!]?.kind === 'integer';
+  if (!integerKey(sourceShape) || !integerKey(targetShape)) return undefined;
+  const lower = boundValue(range.lower);
+  const upper = boundValue(range.upper);
+  if (lower === undefined || upper === undefined) return undefined;
+  const span = upper - lower;
+  if (span <= BigInt(leafRows)) return undefined;
+  const buckets = minBigInt(BigInt(MAX_BUCKETS), ceilDiv(span, BigInt(BUCKET_ROWS)));
+  const width = ceilDiv(span, buckets);
+  // checksumBuckets takes a number; a wider bucket needs a span beyond 2^63 (never a real chunk).
+  if (width > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+  return { lower, upper, width };
+}
+
+function boundValue(bound: KeyTuple | undefined): bigint | undefined {
+  if (!bound || bound.length !== 1) return undefined;
+  const value = bound[0];
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? BigInt(value) : undefined;
+  if (typeof value === 'string' && /^-?\d+$/.test(value)) return BigInt(value);
+  return undefined;
+}
+
+/** A key bound as dialects take integers: a number while exact, decimal text beyond 2^53. */
+function integerBound(value: bigint): PortableValue {
+  const safe = BigInt(Number.MAX_SAFE_INTEGER);
+  return value <= safe && value >= -safe ? Number(value) : value.toString();
+}
+
+/**
+ * The first key of a bucket. Buckets truncate toward zero: bucket b > 0 holds [b*w, (b+1)*w),
+ * b < 0 holds [(b-1)*w + 1, b*w + 1), and bucket 0 holds [-(w-1), w).
+ */
+function bucketStart(bucket: bigint, width: bigint): bigint {
+  if (bucket > 0n) return bucket * width;
+  if (bucket < 0n) return (bucket - 1n) * width + 1n;
+  return -(width - 1n);
+}
+
+/** The key after the last key of a bucket (exclusive upper bound). */
+function bucketEnd(bucket: bigint, width: bigint): bigint {
+  if (bucket > 0n) return (bucket + 1n) * width;
+  if (bucket < 0n) return bucket * width + 1n;
+  return width;
+}
+
+function ceilDiv(a: bigint, b: bigint): bigint {
+  return (a + b - 1n) / b;
+}
+
+function minBigInt(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
+}
+
+function maxBigInt(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
 }

@@ -4,11 +4,11 @@
  * select the same rows on both sides, and upsert + fetch round-trip every value exactly.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rowHash, sameChecksum, sameValue, keyIdentity } from '../../src/dialect/canonical.js';
+import { ChecksumAccumulator, rowHash, sameChecksum, sameValue, keyIdentity } from '../../src/dialect/canonical.js';
 import type { Database } from '../../src/dialect/dialect.js';
 import { buildTablePair, type TablePair } from '../../src/dialect/table-pair.js';
-import type { Engine, KeyRange, PortableValue, Row } from '../../src/dialect/types.js';
-import { ENGINE_PAIRS, executeFor, openScratch } from '../support/scratch.js';
+import type { BucketChecksum, Engine, KeyRange, PortableValue, Row, TableShape } from '../../src/dialect/types.js';
+import { ENGINE_PAIRS, dropScratch, executeFor, openScratch } from '../support/scratch.js';
 
 const COLUMNS = [
   'id', 'c_int', 'c_big', 'c_ubig', 'c_dec', 'c_dec_big', 'c_float', 'c_real', 'c_bool', 'c_text', 'c_longtext',
@@ -105,6 +105,36 @@ function toRow(pair: TablePair, fixture: Fixture): Row {
   return pair.source.columns.map((column) => fixture[column.name as Column]);
 }
 
+/** Bucket checksums computed here from fetched rows: BigInt division truncates toward zero. */
+function referenceBuckets(shape: TableShape, rows: readonly Row[], width: number): BucketChecksum[] {
+  const buckets = new Map<bigint, ChecksumAccumulator>();
+  for (const row of rows) {
+    const bucket = BigInt(String(row[shape.keyIndexes[0]!])) / BigInt(width);
+    if (!buckets.has(bucket)) buckets.set(bucket, new ChecksumAccumulator());
+    buckets.get(bucket)!.add(rowHash(shape, row));
+  }
+  return [...buckets.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([bucket, accumulator]) => ({ bucket: bucket.toString(), ...accumulator.result() }));
+}
+
+/** Buckets whose count or sum differ, or that only one side has. */
+function differingBuckets(a: readonly BucketChecksum[], b: readonly BucketChecksum[]): string[] {
+  const key = (bucket: BucketChecksum) => `${bucket.bucket}:${bucket.count}:${bucket.sum}`;
+  const inA = new Set(a.map(key));
+  const inB = new Set(b.map(key));
+  const names = [...a.filter((bucket) => !inB.has(key(bucket))), ...b.filter((bucket) => !inA.has(key(bucket)))].map((bucket) => bucket.bucket);
+  return [...new Set(names)];
+}
+
+/** The bucket sums as one range checksum. */
+function totalOf(buckets: readonly BucketChecksum[]): { count: number; sum: string } {
+  return {
+    count: buckets.reduce((count, bucket) => count + bucket.count, 0),
+    sum: buckets.reduce((sum, bucket) => sum + BigInt(bucket.sum), 0n).toString(),
+  };
+}
+
 describe.each(ENGINE_PAIRS)('dialect conformance %s -> %s', (sourceEngine, targetEngine) => {
   const tag = `${sourceEngine.slice(0, 2)}${targetEngine.slice(0, 2)}`;
   let source: Database;
@@ -197,6 +227,28 @@ describe.each(ENGINE_PAIRS)('dialect conformance %s -> %s', (sourceEngine, targe
       targetHashes.map((entry) => keyIdentity(pair.target, entry.key)),
     );
     expect(await source.rowHashes(pair.source, { lower: [2], upper: [4] }, 1)).toHaveLength(1);
+    // Several disjoint ranges in one query: their rows in key order, the limit over all of them.
+    const ranges: KeyRange[] = [{ upper: [2] }, { lower: [3], upper: [5] }, { lower: [6] }];
+    for (const [database, shape] of [[source, pair.source], [target, pair.target]] as const) {
+      const hashes = await database.rowHashes(shape, ranges, 100);
+      expect(hashes.map((entry) => String(entry.key[0]))).toEqual(['1', '3', '4']);
+      expect(hashes.map((entry) => entry.hash)).toEqual([reference[0], reference[2], reference[3]]);
+      expect(await database.rowHashes(shape, ranges, 2)).toEqual(hashes.slice(0, 2));
+      expect(await database.rowHashes(shape, [], 100)).toEqual([]);
+    }
+  });
+
+  it('checksums per key bucket with node-hashed columns: equal across engines, adding up to the range', async () => {
+    const rows = await source.fetchRange(pair.source, ALL, 100);
+    for (const width of [1, 2, 7]) {
+      const buckets = await source.checksumBuckets(pair.source, ALL, width);
+      expect(buckets, `width ${width}`).toEqual(referenceBuckets(pair.source, rows, width));
+      expect(await target.checksumBuckets(pair.target, ALL, width), `width ${width}`).toEqual(buckets);
+      expect(totalOf(buckets)).toEqual(await source.checksumRange(pair.source, ALL));
+    }
+    expect(await target.checksumBuckets(pair.target, { lower: [2], upper: [4] }, 1)).toEqual(
+      referenceBuckets(pair.source, rows.filter((row) => [2, 3].includes(Number(row[0]))), 1),
+    );
   });
 
   it.each(CHANGES)('detects a single change: %s', async (_label, id, column, value) => {
@@ -205,11 +257,13 @@ describe.each(ENGINE_PAIRS)('dialect conformance %s -> %s', (sourceEngine, targe
     const changed = { ...original, [column]: value };
     expect(sameValue(pair.target.columns[columnIndex]!.kind, original[column], value)).toBe(false);
     const before = await source.checksumRange(pair.source, ALL);
+    const bucketsBefore = await source.checksumBuckets(pair.source, ALL, 2);
     await target.applyChanges(pair.target, { upserts: [toRow(pair, changed)], deletes: [] });
     try {
       const after = await target.checksumRange(pair.target, ALL);
       expect(after.count).toBe(before.count);
       expect(sameChecksum(after, before)).toBe(false);
+      expect(differingBuckets(bucketsBefore, await target.checksumBuckets(pair.target, ALL, 2))).toEqual([String(Math.trunc(id / 2))]);
     } finally {
       await target.applyChanges(pair.target, { upserts: [toRow(pair, original)], deletes: [] });
     }
@@ -341,5 +395,132 @@ describe.each(ENGINE_PAIRS)('keyset ranges %s -> %s', (sourceEngine, targetEngin
     const composite = await pairFor('composite_keys');
     const exact = await source.fetchByKeys(composite.source, [[1, 'A'], [1, 'a '], [1, 'ab'], [2, 'e']]);
     expect(exact.map((row) => `${String(row[0])}:${String(row[1])}`)).toEqual(['1:ab']);
+  });
+});
+
+/** Keys -25..25: buckets around zero are where truncation and floor division disagree. */
+const SIGNED_ROWS: readonly Row[] = Array.from({ length: 51 }, (_, index): Row => {
+  const key = index - 25;
+  return [key, key % 5 === 0 ? null : `v${key}`, (key * 1.25).toFixed(2)];
+});
+/** Keys beyond 2^53, up to the BIGINT limits, as decimal text. */
+const BIG_KEYS = ['-9223372036854775808', '-9007199254740993', '-9007199254740992', '-1', '0', '6', '7', '9007199254740993', '9223372036854775807'];
+
+describe.each(ENGINE_PAIRS)('bucket checksums %s -> %s', (sourceEngine, targetEngine) => {
+  const tag = `${sourceEngine.slice(0, 2)}${targetEngine.slice(0, 2)}`;
+  let source: Database;
+  let target: Database;
+
+  beforeAll(async () => {
+    source = await openScratch(sourceEngine, `bkt_${tag}_src`, 'src');
+    target = await openScratch(targetEngine, `bkt_${tag}_dst`, 'dst');
+    for (const database of [source, target]) {
+      await executeFor(database, {
+        mysql: [
+          'CREATE TABLE signed_keys (id INT NOT NULL PRIMARY KEY, v VARCHAR(20) NULL, d DECIMAL(10,2) NULL)',
+          'CREATE TABLE big_keys (id BIGINT NOT NULL PRIMARY KEY, v INT NULL)',
+          'CREATE TABLE domain_keys (id BIGINT NOT NULL PRIMARY KEY, v INT NULL)',
+          'CREATE TABLE text_keys (k VARCHAR(20) NOT NULL PRIMARY KEY, v INT NULL)',
+        ],
+        postgres: [
+          'CREATE TABLE signed_keys (id integer PRIMARY KEY, v varchar(20), d numeric(10,2))',
+          'CREATE TABLE big_keys (id bigint PRIMARY KEY, v integer)',
+          // A domain's native type is not an integer type: bucketed as numeric (div), exactly the same.
+          'CREATE DOMAIN big_id AS bigint',
+          'CREATE TABLE domain_keys (id big_id PRIMARY KEY, v integer)',
+          'CREATE TABLE text_keys (k varchar(20) PRIMARY KEY, v integer)',
+        ],
+      });
+    }
+    const signed = await pairFor('signed_keys');
+    await source.applyChanges(signed.source, { upserts: [...SIGNED_ROWS], deletes: [] });
+    await target.applyChanges(signed.target, { upserts: [...SIGNED_ROWS], deletes: [] });
+    for (const table of ['big_keys', 'domain_keys']) {
+      const pair = await pairFor(table);
+      const rows = BIG_KEYS.map((key, index): Row => [key, index]);
+      await source.applyChanges(pair.source, { upserts: rows, deletes: [] });
+      await target.applyChanges(pair.target, { upserts: rows, deletes: [] });
+    }
+  });
+
+  afterAll(async () => {
+    await source?.close();
+    await target?.close();
+    await dropScratch(sourceEngine, `bkt_${tag}_src`);
+    await dropScratch(targetEngine, `bkt_${tag}_dst`);
+  });
+
+  async function pairFor(table: string): Promise<TablePair> {
+    return buildTablePair(source, await source.describeTable(table), target, await target.describeTable(table));
+  }
+
+  const RANGES: readonly KeyRange[] = [ALL, { lower: [-13], upper: [17] }, { lower: [-25], upper: [-3] }, { lower: [30] }];
+
+  it('are equal across engines and to the reference, negative keys included', async () => {
+    const pair = await pairFor('signed_keys');
+    for (const range of RANGES) {
+      const rows = await source.fetchRange(pair.source, range, 100);
+      for (const width of [1, 7, 10]) {
+        const label = `${JSON.stringify(range)} width ${width}`;
+        const buckets = await source.checksumBuckets(pair.source, range, width);
+        expect(buckets, label).toEqual(referenceBuckets(pair.source, rows, width));
+        expect(await target.checksumBuckets(pair.target, range, width), label).toEqual(buckets);
+      }
+    }
+    // Truncation toward zero: bucket 0 holds -6..6 for width 7 (floor division would give -7..-1 to bucket -1).
+    const width7 = await source.checksumBuckets(pair.source, ALL, 7);
+    expect(width7.map((bucket) => [bucket.bucket, bucket.count])).toEqual([['-3', 5], ['-2', 7], ['-1', 7], ['0', 13], ['1', 7], ['2', 7], ['3', 5]]);
+  });
+
+  it('add up to the checksum of the range', async () => {
+    const pair = await pairFor('signed_keys');
+    for (const range of RANGES) {
+      for (const database of [source, target]) {
+        const shape = database === source ? pair.source : pair.target;
+        expect(totalOf(await database.checksumBuckets(shape, range, 7)), JSON.stringify(range)).toEqual(await database.checksumRange(shape, range));
+      }
+    }
+  });
+
+  it('change in exactly one bucket for each single change', async () => {
+    const pair = await pairFor('signed_keys');
+    const before = await source.checksumBuckets(pair.source, ALL, 7);
+    const original = (key: number) => SIGNED_ROWS.find((row) => row[0] === key)!;
+    const changes: readonly [string, { upserts: Row[]; deletes: Row[] }, { upserts: Row[]; deletes: Row[] }, string][] = [
+      ['update -7', { upserts: [[-7, 'changed', '0.00']], deletes: [] }, { upserts: [original(-7)], deletes: [] }, '-1'],
+      ['update -6', { upserts: [[-6, null, '-7.50']], deletes: [] }, { upserts: [original(-6)], deletes: [] }, '0'],
+      ['update 0', { upserts: [[0, '', '0.00']], deletes: [] }, { upserts: [original(0)], deletes: [] }, '0'],
+      ['delete 13', { upserts: [], deletes: [[13]] }, { upserts: [original(13)], deletes: [] }, '1'],
+      ['insert 26', { upserts: [[26, 'extra', '1.00']], deletes: [] }, { upserts: [], deletes: [[26]] }, '3'],
+      ['insert -28', { upserts: [[-28, 'extra', '1.00']], deletes: [] }, { upserts: [], deletes: [[-28]] }, '-4'],
+    ];
+    for (const [label, change, undo, bucket] of changes) {
+      await target.applyChanges(pair.target, change);
+      try {
+        expect(differingBuckets(before, await target.checksumBuckets(pair.target, ALL, 7)), label).toEqual([bucket]);
+      } finally {
+        await target.applyChanges(pair.target, undo);
+      }
+    }
+    expect(await target.checksumBuckets(pair.target, ALL, 7)).toEqual(before);
+  });
+
+  it.each(['big_keys', 'domain_keys'])('stay exact beyond 2^53 (%s)', async (table) => {
+    const pair = await pairFor(table);
+    const rows = await source.fetchRange(pair.source, ALL, 100);
+    expect(rows).toHaveLength(BIG_KEYS.length);
+    for (const width of [1, 7, 1000, 2 ** 53 - 1]) {
+      const buckets = await source.checksumBuckets(pair.source, ALL, width);
+      expect(buckets, `width ${width}`).toEqual(referenceBuckets(pair.source, rows, width));
+      expect(await target.checksumBuckets(pair.target, ALL, width), `width ${width}`).toEqual(buckets);
+    }
+    const buckets = await target.checksumBuckets(pair.target, { lower: ['9007199254740992'] }, 7);
+    expect(buckets.map((bucket) => bucket.bucket)).toEqual(['1286742750677284', '1317624576693539401']);
+  });
+
+  it('refuse a key that is not one integer column', async () => {
+    const pair = await pairFor('text_keys');
+    await expect(source.checksumBuckets(pair.source, ALL, 10)).rejects.toThrow(/not a single integer column/);
+    await expect(target.checksumBuckets(pair.target, ALL, 10)).rejects.toThrow(/not a single integer column/);
   });
 });

@@ -8,7 +8,7 @@
  */
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checksumOfRows, keyIdentity } from '../../src/dialect/canonical.js';
+import { checksumOfRows, keyIdentity, rowHash } from '../../src/dialect/canonical.js';
 import { MysqlDatabase } from '../../src/dialect/mysql/mysql-database.js';
 import { rangePredicate } from '../../src/dialect/mysql/mysql-sql.js';
 import { shapeOf } from '../../src/dialect/table-pair.js';
@@ -441,6 +441,13 @@ describe('MysqlDatabase', () => {
       for (const candidate of [s, sqlOnly]) {
         const rows = await db.fetchRange(candidate, {}, 10);
         expect(await db.checksumRange(candidate, {})).toEqual(checksumOfRows(candidate, rows));
+        const hashes = rows.map((row) => ({ key: [row[0]], hash: rowHash(candidate, row) }));
+        expect(await db.rowHashes(candidate, [{ upper: [2] }, { lower: [2] }], 10)).toEqual(hashes);
+        expect(await db.rowHashes(candidate, [{ upper: [2] }, { lower: [2] }], 1)).toEqual(hashes.slice(0, 1));
+        // The bucketed checksum takes the same fallback: one bucket per row at width 1.
+        expect(await db.checksumBuckets(candidate, {}, 1)).toEqual(
+          rows.map((row) => ({ bucket: String(row[0]), ...checksumOfRows(candidate, [row]) })),
+        );
       }
     });
   });

@@ -1,5 +1,5 @@
 import { checksumOfRows, keyIdentity, rowHash } from '../../src/dialect/canonical.js';
-import type { Database } from '../../src/dialect/dialect.js';
+import { BucketAccumulator, bucketKeyColumn, rangeList, type Database } from '../../src/dialect/dialect.js';
 import type { ApplyResult, ChangeSet, KeyRange, KeyTuple, PortableValue, Row, TableShape, ValueKind } from '../../src/dialect/types.js';
 
 /**
@@ -45,8 +45,15 @@ export class MemoryDatabase implements Database {
   async checksumRange(shape: TableShape, range: KeyRange) {
     return checksumOfRows(shape, this.sorted(range));
   }
-  async rowHashes(shape: TableShape, range: KeyRange, limit: number) {
-    return this.sorted(range)
+  async checksumBuckets(shape: TableShape, range: KeyRange, width: number) {
+    bucketKeyColumn(shape, width);
+    const accumulator = new BucketAccumulator(width);
+    for (const row of this.sorted(range)) accumulator.add(keyOf(shape, row)[0] ?? null, rowHash(shape, row));
+    return accumulator.result();
+  }
+  async rowHashes(shape: TableShape, range: KeyRange | readonly KeyRange[], limit: number) {
+    return rangeList(range)
+      .flatMap((part) => this.sorted(part))
       .slice(0, limit)
       .map((row) => ({ key: keyOf(shape, row), hash: rowHash(shape, row) }));
   }

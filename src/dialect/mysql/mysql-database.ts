@@ -7,9 +7,9 @@ import { createPool, type Pool } from 'mysql2/promise';
 import { ChecksumAccumulator, canonicalToken, finishRowHash, keyIdentity, rowHash } from '../canonical.js';
 import { CONFLICTS_TABLE, conflictRow } from '../conflicts-table.js';
 import type { DatabaseOptions } from '../create-database.js';
-import type { Database } from '../dialect.js';
+import { BucketAccumulator, bucketKeyColumn, rangeList, type Database } from '../dialect.js';
 import type {
-  ApplyResult, ChangeSet, ConflictRecord, Engine, KeyHash, KeyRange, KeyTuple, RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
+  ApplyResult, BucketChecksum, ChangeSet, ConflictRecord, Engine, KeyHash, KeyRange, KeyTuple, RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
 } from '../types.js';
 import { mysqlConnectionSettings } from './mysql-connection-options.js';
 import { translateMysqlError, type ErrorContext } from './mysql-errors.js';
@@ -153,7 +153,20 @@ export class MysqlDatabase implements Database {
     });
   }
 
-  rowHashes(shape: TableShape, range: KeyRange, limit: number): Promise<KeyHash[]> {
+  async checksumBuckets(shape: TableShape, range: KeyRange, width: number): Promise<BucketChecksum[]> {
+    const key = bucketKeyColumn(shape, width);
+    return this.guard(`checksumming buckets of ${shape.table}`, async () => {
+      const nodeColumns = shape.columns.filter((column) => column.hashSite === 'node');
+      const buckets =
+        nodeColumns.length === 0
+          ? await this.sqlBuckets(shape, range, key, width)
+          : await this.mixedBuckets(shape, range, key, width, nodeColumns);
+      // Some row's canonical text exceeded max_allowed_packet (CONCAT returns NULL): hash in Node.
+      return buckets ?? this.nodeBuckets(shape, range, width);
+    });
+  }
+
+  rowHashes(shape: TableShape, range: KeyRange | readonly KeyRange[], limit: number): Promise<KeyHash[]> {
     if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`rowHashes: limit must be a non-negative integer, got ${limit}`);
     return this.guard(`hashing ${shape.table}`, async () => {
       const keys = shape.keyIndexes.map((index) => shape.columns[index]!);
@@ -161,11 +174,12 @@ export class MysqlDatabase implements Database {
       const nodeColumns = shape.columns.filter((column) => column.hashSite === 'node');
       const rows = await this.arrayQuery(
         `SELECT ${[...keys.map(readExpr), rowHashExpr(sqlColumns), ...nodeColumns.map(readExpr)].join(', ')} ` +
-          `FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)} ORDER BY ${orderByKey(shape)} LIMIT ${limit}`,
+          `FROM ${this.from(shape)} WHERE ${rangesPredicate(shape, range)} ORDER BY ${orderByKey(shape)} LIMIT ${limit}`,
       );
       if (rows.some((raw) => typeof raw[keys.length] !== 'string')) {
         // Some row's canonical text exceeded max_allowed_packet (CONCAT returned NULL): hash in Node.
-        const full = await this.fetchRange(shape, range, limit);
+        const full: Row[] = [];
+        for (const part of rangeList(range)) full.push(...(await this.fetchRange(shape, part, limit - full.length)));
         return full.map((row) => ({ key: shape.keyIndexes.map((index) => row[index] ?? null), hash: rowHash(shape, row) }));
       }
       return rows.map((raw) => {
@@ -294,6 +308,58 @@ export class MysqlDatabase implements Database {
     return { count: Number(count ?? 0), sum: total };
   }
 
+  /**
+   * `sqlChecksum` per bucket: the row hash is still referenced once per row, and a bucket holding an
+   * overflowing row reaches the 2^100 marker. `DIV` truncates toward zero and is exact on BIGINT
+   * UNSIGNED. The GROUP BY costs a small in-memory temporary table (at most a few thousand groups).
+   */
+  private async sqlBuckets(shape: TableShape, range: KeyRange, key: ShapeColumn, width: number): Promise<BucketChecksum[] | undefined> {
+    const rows = await this.arrayQuery(
+      `SELECT ${quoteIdentifier(key.name)} DIV ${width}, COUNT(*), ` +
+        `SUM(IFNULL(CAST(CONV(SUBSTRING(${rowHashExpr(shape.columns)}, 1, 15), 16, 10) AS UNSIGNED), ${OVERFLOW_MARKER})) ` +
+        `FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)} GROUP BY 1 ORDER BY 1`,
+    );
+    const marker = BigInt(OVERFLOW_MARKER);
+    const buckets: BucketChecksum[] = [];
+    for (const [bucket, count, sum] of rows) {
+      const total = decimalText(sum);
+      if (BigInt(total) >= marker) return undefined;
+      buckets.push({ bucket: String(bucket), count: Number(count ?? 0), sum: total });
+    }
+    return buckets;
+  }
+
+  private async mixedBuckets(
+    shape: TableShape, range: KeyRange, key: ShapeColumn, width: number, nodeColumns: readonly ShapeColumn[],
+  ): Promise<BucketChecksum[] | undefined> {
+    const sqlColumns = shape.columns.filter((column) => column.hashSite === 'sql');
+    const sql =
+      `SELECT ${[readExpr(key), rowHashExpr(sqlColumns), ...nodeColumns.map(readExpr)].join(', ')} ` +
+      `FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)}`;
+    const accumulator = new BucketAccumulator(width);
+    for await (const raw of this.stream(sql)) {
+      const sqlPart = raw[1];
+      if (typeof sqlPart !== 'string') return undefined;
+      let tokens = '';
+      nodeColumns.forEach((column, index) => {
+        tokens += canonicalToken(column.kind, toPortable(column, raw[index + 2]));
+      });
+      accumulator.add(toPortable(key, raw[0]), finishRowHash(sqlPart, tokens));
+    }
+    return accumulator.result();
+  }
+
+  private async nodeBuckets(shape: TableShape, range: KeyRange, width: number): Promise<BucketChecksum[]> {
+    const accumulator = new BucketAccumulator(width);
+    const keyIndex = shape.keyIndexes[0]!;
+    const sql = `SELECT ${this.selectList(shape)} FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)}`;
+    for await (const raw of this.stream(sql)) {
+      const row = this.portableRow(shape, raw);
+      accumulator.add(row[keyIndex] ?? null, rowHash(shape, row));
+    }
+    return accumulator.result();
+  }
+
   /** MD5 of the SQL-rendered columns per row, finished in Node with the node-hashed columns; streamed. */
   private async mixedChecksum(shape: TableShape, range: KeyRange, nodeColumns: readonly ShapeColumn[]): Promise<RangeChecksum | undefined> {
     const sqlColumns = shape.columns.filter((column) => column.hashSite === 'sql');
@@ -374,6 +440,13 @@ export class MysqlDatabase implements Database {
     flush();
     return statements;
   }
+}
+
+/** Disjoint ranges OR'ed: MariaDB reads them as one multi-range scan of the key index. */
+function rangesPredicate(shape: TableShape, range: KeyRange | readonly KeyRange[]): string {
+  const ranges = rangeList(range);
+  if (ranges.length === 0) return '1 = 0';
+  return ranges.map((part) => `(${rangePredicate(shape, part)})`).join(' OR ');
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {

@@ -3,16 +3,16 @@ import { ConfigError } from '../../errors/index.js';
 import { ChecksumAccumulator, canonicalToken, finishRowHash, keyIdentity } from '../canonical.js';
 import type { DatabaseOptions } from '../create-database.js';
 import { CONFLICTS_TABLE, conflictRow } from '../conflicts-table.js';
-import type { Database } from '../dialect.js';
+import { BucketAccumulator, bucketKeyColumn, rangeList, type Database } from '../dialect.js';
 import type {
-  ApplyResult, ChangeSet, ConflictRecord, KeyHash, KeyRange, KeyTuple, RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
+  ApplyResult, BucketChecksum, ChangeSet, ConflictRecord, KeyHash, KeyRange, KeyTuple, RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
 } from '../types.js';
 import { createPool, parsePostgresUrl, type PostgresConnectionSettings } from './postgres-connection.js';
 import { translatePostgresError, type ErrorContext } from './postgres-errors.js';
 import { PostgresIntrospector } from './postgres-introspector.js';
 import {
-  Params, keyColumns, keyOrderBy, keysPredicate, normalizeValue, quoteIdentifier, rangePredicate, readExpression,
-  rowMd5Sql, toParam,
+  Params, isIntegerNative, keyColumns, keyOrderBy, keysPredicate, normalizeValue, quoteIdentifier, rangePredicate,
+  readExpression, rowMd5Sql, toParam,
 } from './postgres-sql.js';
 
 /** Keys per fetch/delete statement, and bind parameters per statement (protocol limit: 65535). */
@@ -109,12 +109,14 @@ export class PostgresDatabase implements Database {
     return rows.map((row) => this.toRow(shape, row));
   }
 
-  async rowHashes(shape: TableShape, range: KeyRange, limit: number): Promise<KeyHash[]> {
+  async rowHashes(shape: TableShape, range: KeyRange | readonly KeyRange[], limit: number): Promise<KeyHash[]> {
     const keys = shape.keyIndexes.map((index) => shape.columns[index]!);
     const sqlColumns = shape.columns.filter((column) => column.hashSite === 'sql');
     const nodeColumns = shape.columns.filter((column) => column.hashSite === 'node');
     const params = new Params();
-    const where = rangePredicate(shape, range, params);
+    const ranges = rangeList(range);
+    // Several ranges: a BitmapOr of index range scans, then a sort of the (few) rows they hold.
+    const where = ranges.length === 0 ? 'FALSE' : ranges.map((part) => `(${rangePredicate(shape, part, params)})`).join(' OR ');
     const rows = await this.queryArrays(
       `SELECT ${[...keys.map(readExpression), rowMd5Sql(sqlColumns), ...nodeColumns.map(readExpression)].join(', ')} ` +
         `FROM ${this.tableName(shape)} WHERE ${where} ORDER BY ${keyOrderBy(shape)} LIMIT ${params.add(Math.max(0, Math.trunc(limit)))}`,
@@ -174,21 +176,27 @@ export class PostgresDatabase implements Database {
       `SELECT ${[rowMd5Sql(sqlColumns), ...nodeColumns.map(readExpression)].join(', ')} ` +
       `FROM ${this.tableName(shape)} WHERE ${where}`;
     const accumulator = new ChecksumAccumulator();
+    await this.streamRows(sql, params.values, (row) => {
+      const nodeTokens = nodeColumns
+        .map((column, index) => canonicalToken(column.kind, normalizeValue(column, row[index + 1])))
+        .join('');
+      accumulator.add(finishRowHash(String(row[0]), nodeTokens));
+    });
+    return accumulator.result();
+  }
+
+  /** Rows of `sql` as arrays through a cursor (a range may be large), in one REPEATABLE READ snapshot. */
+  private async streamRows(sql: string, values: readonly unknown[], onRow: (row: unknown[]) => void): Promise<void> {
     await this.withClient(async (client) => {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       try {
-        await client.query({ text: `DECLARE rowsync_checksum NO SCROLL CURSOR FOR ${sql}`, values: params.values });
+        await client.query({ text: `DECLARE rowsync_checksum NO SCROLL CURSOR FOR ${sql}`, values: values as unknown[] });
         for (;;) {
           const batch = await client.query<unknown[]>({
             text: `FETCH ${CURSOR_BATCH} FROM rowsync_checksum`,
             rowMode: 'array',
           });
-          for (const row of batch.rows) {
-            const nodeTokens = nodeColumns
-              .map((column, index) => canonicalToken(column.kind, normalizeValue(column, row[index + 1])))
-              .join('');
-            accumulator.add(finishRowHash(String(row[0]), nodeTokens));
-          }
+          for (const row of batch.rows) onRow(row);
           if (batch.rows.length < CURSOR_BATCH) break;
         }
         await client.query('COMMIT');
@@ -196,6 +204,39 @@ export class PostgresDatabase implements Database {
         await client.query('ROLLBACK').catch(() => undefined);
         throw error;
       }
+    });
+  }
+
+  async checksumBuckets(shape: TableShape, range: KeyRange, width: number): Promise<BucketChecksum[]> {
+    const key = bucketKeyColumn(shape, width);
+    const sqlColumns = shape.columns.filter((column) => column.hashSite === 'sql');
+    const nodeColumns = shape.columns.filter((column) => column.hashSite === 'node');
+    const params = new Params();
+    const where = rangePredicate(shape, range, params);
+    if (nodeColumns.length === 0) {
+      // Integer `/` truncates toward zero like MySQL's DIV; a non-integer native type holding an
+      // integer kind (a domain) divides as numeric with div(), which truncates the same way, exactly.
+      const column = quoteIdentifier(key.name);
+      const bucket = isIntegerNative(key)
+        ? `(${column}::bigint / ${params.add(width)}::bigint)`
+        : `div(${column}::numeric, ${params.add(width)}::numeric)`;
+      // As in checksumRange, the MD5 is referenced once per row.
+      const rows = await this.queryArrays(
+        `SELECT ${bucket}::text, count(*), coalesce(sum(('x' || substr(${rowMd5Sql(sqlColumns)}, 1, 15))::bit(60)::bigint), 0)::text
+           FROM ${this.tableName(shape)} WHERE ${where} GROUP BY ${bucket} ORDER BY ${bucket}`,
+        params.values,
+      );
+      return rows.map(([bucket, count, sum]) => ({ bucket: String(bucket), count: Number(count), sum: String(sum) }));
+    }
+    const sql =
+      `SELECT ${[readExpression(key), rowMd5Sql(sqlColumns), ...nodeColumns.map(readExpression)].join(', ')} ` +
+      `FROM ${this.tableName(shape)} WHERE ${where}`;
+    const accumulator = new BucketAccumulator(width);
+    await this.streamRows(sql, params.values, (row) => {
+      const nodeTokens = nodeColumns
+        .map((column, index) => canonicalToken(column.kind, normalizeValue(column, row[index + 2])))
+        .join('');
+      accumulator.add(normalizeValue(key, row[0]), finishRowHash(String(row[1]), nodeTokens));
     });
     return accumulator.result();
   }
