@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { PortableValue, RangeChecksum, Row, TableShape, ValueKind } from './types.js';
+import type { BucketChecksum, PortableValue, RangeChecksum, Row, TableShape, ValueKind } from './types.js';
 
 /**
  * The canonical row text: the contract that makes two engines agree.
@@ -119,6 +119,36 @@ export class ChecksumAccumulator {
 
   result(): RangeChecksum {
     return { count: this.count, sum: this.sum.toString() };
+  }
+}
+
+/**
+ * Bucket checksums computed in Node (for rows whose hash is finished in Node): the reference the
+ * SQL aggregates must match. BigInt division truncates toward zero, as MySQL `DIV` and PostgreSQL
+ * integer `/` do.
+ */
+export class BucketAccumulator {
+  private readonly width: bigint;
+  private readonly buckets = new Map<bigint, ChecksumAccumulator>();
+
+  constructor(width: number) {
+    this.width = BigInt(width);
+  }
+
+  add(key: PortableValue, rowHashHex: string): void {
+    const bucket = BigInt(typeof key === 'number' ? key : String(key)) / this.width;
+    let accumulator = this.buckets.get(bucket);
+    if (!accumulator) {
+      accumulator = new ChecksumAccumulator();
+      this.buckets.set(bucket, accumulator);
+    }
+    accumulator.add(rowHashHex);
+  }
+
+  result(): BucketChecksum[] {
+    return [...this.buckets.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([bucket, accumulator]) => ({ bucket: bucket.toString(), ...accumulator.result() }));
   }
 }
 

@@ -1,6 +1,5 @@
-import { ChecksumAccumulator } from './canonical.js';
 import type {
-  ApplyResult, BucketChecksum, ChangeSet, ConflictRecord, Engine, KeyHash, KeyRange, KeyTuple, PortableValue, RangeChecksum, Row,
+  ApplyResult, BucketChecksum, ChangeSet, ConflictRecord, Engine, KeyHash, KeyRange, KeyTuple, RangeChecksum, Row,
   ShapeColumn, TableSchema, TableShape, ValueKind,
 } from './types.js';
 
@@ -111,34 +110,4 @@ export function bucketKeyColumn(shape: TableShape, width: number): ShapeColumn {
   }
   if (!Number.isSafeInteger(width) || width < 1) throw new RangeError(`checksumBuckets: width must be a positive integer, got ${width}`);
   return column;
-}
-
-/**
- * Bucket checksums computed in Node (for rows whose hash is finished in Node): the reference the
- * SQL aggregates must match. BigInt division truncates toward zero, as MySQL `DIV` and PostgreSQL
- * integer `/` do.
- */
-export class BucketAccumulator {
-  private readonly width: bigint;
-  private readonly buckets = new Map<bigint, ChecksumAccumulator>();
-
-  constructor(width: number) {
-    this.width = BigInt(width);
-  }
-
-  add(key: PortableValue, rowHashHex: string): void {
-    const bucket = BigInt(typeof key === 'number' ? key : String(key)) / this.width;
-    let accumulator = this.buckets.get(bucket);
-    if (!accumulator) {
-      accumulator = new ChecksumAccumulator();
-      this.buckets.set(bucket, accumulator);
-    }
-    accumulator.add(rowHashHex);
-  }
-
-  result(): BucketChecksum[] {
-    return [...this.buckets.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([bucket, accumulator]) => ({ bucket: bucket.toString(), ...accumulator.result() }));
-  }
 }

@@ -1,5 +1,5 @@
-import { checksumOfRows, keyIdentity, rowHash } from '../../src/dialect/canonical.js';
-import { BucketAccumulator, bucketKeyColumn, rangeList, type Database } from '../../src/dialect/dialect.js';
+import { BucketAccumulator, checksumOfRows, keyIdentity, rowHash } from '../../src/dialect/canonical.js';
+import { bucketKeyColumn, rangeList, type Database } from '../../src/dialect/dialect.js';
 import type { ApplyResult, ChangeSet, KeyRange, KeyTuple, PortableValue, Row, TableShape, ValueKind } from '../../src/dialect/types.js';
 
 /**

@@ -4,10 +4,10 @@
  */
 import type { Readable } from 'node:stream';
 import { createPool, type Pool } from 'mysql2/promise';
-import { ChecksumAccumulator, canonicalToken, finishRowHash, keyIdentity, rowHash } from '../canonical.js';
+import { BucketAccumulator, ChecksumAccumulator, canonicalToken, finishRowHash, keyIdentity, rowHash } from '../canonical.js';
 import { CONFLICTS_TABLE, conflictRow } from '../conflicts-table.js';
 import type { DatabaseOptions } from '../create-database.js';
-import { BucketAccumulator, bucketKeyColumn, rangeList, type Database } from '../dialect.js';
+import { bucketKeyColumn, rangeList, type Database } from '../dialect.js';
 import type {
   ApplyResult, BucketChecksum, ChangeSet, ConflictRecord, Engine, KeyHash, KeyRange, KeyTuple, RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
 } from '../types.js';

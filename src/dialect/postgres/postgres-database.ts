@@ -1,9 +1,9 @@
 import type pg from 'pg';
 import { ConfigError } from '../../errors/index.js';
-import { ChecksumAccumulator, canonicalToken, finishRowHash, keyIdentity } from '../canonical.js';
+import { BucketAccumulator, ChecksumAccumulator, canonicalToken, finishRowHash, keyIdentity } from '../canonical.js';
 import type { DatabaseOptions } from '../create-database.js';
 import { CONFLICTS_TABLE, conflictRow } from '../conflicts-table.js';
-import { BucketAccumulator, bucketKeyColumn, rangeList, type Database } from '../dialect.js';
+import { bucketKeyColumn, rangeList, type Database } from '../dialect.js';
 import type {
   ApplyResult, BucketChecksum, ChangeSet, ConflictRecord, KeyHash, KeyRange, KeyTuple, RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
 } from '../types.js';
