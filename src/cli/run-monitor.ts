@@ -33,12 +33,15 @@ export async function watchRun(
     const job = await runtime.queues.run.getJob(runId);
     if (!job) return { kind: 'missing' };
     const state = await job.getState();
-    if (state === 'completed') {
+    if (state === 'completed' || state === 'failed') {
+      // `job` was read before getState(): when the run finished in between, its snapshot has no
+      // return value or failure reason yet. Read it again now that it is final.
+      const final = (await runtime.queues.run.getJob(runId)) ?? job;
+      if (state === 'failed') return { kind: 'failed', reason: final.failedReason };
       // A run shorter than one poll would otherwise leave the display at its last partial count.
       options.onProgress?.(await runtime.progress.read(runId));
-      return { kind: 'completed', report: job.returnvalue as RunReport };
+      return { kind: 'completed', report: final.returnvalue as RunReport };
     }
-    if (state === 'failed') return { kind: 'failed', reason: job.failedReason };
     options.onProgress?.(await runtime.progress.read(runId));
     // Failed sets are scanned every few polls: they are larger than one job lookup.
     if (polls % 4 === 3) {
