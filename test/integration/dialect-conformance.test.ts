@@ -153,6 +153,8 @@ describe.each(ENGINE_PAIRS)('dialect conformance %s -> %s', (sourceEngine, targe
   afterAll(async () => {
     await source?.close();
     await target?.close();
+    await dropScratch(sourceEngine, `conf_${tag}_src`);
+    await dropScratch(targetEngine, `conf_${tag}_dst`);
   });
 
   it('agrees on the kind of every column', () => {
@@ -324,6 +326,8 @@ describe.each(ENGINE_PAIRS)('keyset ranges %s -> %s', (sourceEngine, targetEngin
   afterAll(async () => {
     await source?.close();
     await target?.close();
+    await dropScratch(sourceEngine, `keys_${tag}_src`);
+    await dropScratch(targetEngine, `keys_${tag}_dst`);
   });
 
   async function pairFor(table: string): Promise<TablePair> {
