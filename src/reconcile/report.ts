@@ -1,10 +1,9 @@
 import type { SyncResult } from '../sync/sync-keys.js';
 
-/** Counts of one chunk (a key range of one table on one target). */
-export interface ChunkReport {
+/** Counts a chunk and a table report alike. */
+export interface RowCounts {
   readonly sourceRows: number;
   readonly targetRows: number;
-  readonly differing: boolean;
   /** In source only. */
   readonly missing: number;
   /** In target only. */
@@ -17,21 +16,17 @@ export interface ChunkReport {
   readonly conflicts: number;
 }
 
+/** Counts of one chunk (a key range of one table on one target). */
+export interface ChunkReport extends RowCounts {
+  readonly differing: boolean;
+}
+
 /** One table on one target: the `tables[]` entries of `rowsync reconcile --json`. */
-export interface TableReport {
+export interface TableReport extends RowCounts {
   readonly table: string;
   readonly target: string;
-  readonly sourceRows: number;
-  readonly targetRows: number;
   readonly chunks: number;
   readonly chunksDiffering: number;
-  readonly missing: number;
-  readonly extra: number;
-  readonly changed: number;
-  readonly inserted: number;
-  readonly updated: number;
-  readonly deleted: number;
-  readonly conflicts: number;
   /** Why this table could not be reconciled (no primary key, missing, schema mismatch...). */
   readonly errors: string[];
 }
