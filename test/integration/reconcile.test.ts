@@ -25,10 +25,14 @@ describe.each(ENGINE_PAIRS)('reconcile %s -> %s', (sourceEngine, targetEngine) =
       tag: `rec_${sourceEngine.slice(0, 2)}${targetEngine.slice(0, 2)}`,
       sourceEngine,
       targetEngine,
-      tables: ['orders', 'order_lines', 'audit_log', 'no_such_table'],
+      tables: ['orders', 'order_lines', 'audit_log', 'no_such_table', 'widgets'],
       reconcile: { chunkSize: 400 },
     });
     tables = await seedOrders(harness.source, harness.target);
+    // A schema mismatch: the target lacks a source column.
+    await harness.source.execute('CREATE TABLE widgets (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(20), color VARCHAR(20))');
+    await harness.source.execute("INSERT INTO widgets VALUES (1, 'gear', 'red')");
+    await harness.target.execute('CREATE TABLE widgets (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(20))');
     await harness.startWorkers();
   });
 
@@ -68,6 +72,8 @@ describe.each(ENGINE_PAIRS)('reconcile %s -> %s', (sourceEngine, targetEngine) =
     const report = completed(await harness.run());
     expect(table(report, 'audit_log').errors.join()).toMatch(/audit_log.*primary key|primary key.*audit_log/i);
     expect(table(report, 'no_such_table').errors.join()).toMatch(/no_such_table/);
+    expect(table(report, 'widgets').errors.join()).toMatch(/widgets on dst has no column color/);
+    expect(await harness.target.execute('SELECT * FROM widgets')).toEqual([]);
     // The previous run repaired everything: a second run finds nothing and writes nothing.
     for (const name of ['orders', 'order_lines']) {
       expect(table(report, name)).toMatchObject({ chunksDiffering: 0, missing: 0, extra: 0, changed: 0, inserted: 0, updated: 0, deleted: 0 });
