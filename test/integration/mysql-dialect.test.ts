@@ -317,6 +317,9 @@ describe('MysqlDatabase', () => {
       expect(failed).toMatchObject({ connection: 'shop', retryable: false });
       expect((failed as Error).message).toMatch(/^connection shop \(mysql\)/);
       expect(await db.fetchRange(s, {}, 10)).toEqual([['18446744073709551615', 'y']]);
+      // A change set of one statement runs without BEGIN/COMMIT: still all or nothing.
+      await expect(db.applyChanges(s, { upserts: [[7, 'ok'], [8, 'too long for v']], deletes: [] })).rejects.toBeInstanceOf(DatabaseError);
+      expect(await db.fetchByKeys(s, [[7], [8]])).toEqual([]);
 
       // Large batches are split into several statements inside the one transaction.
       const many = Array.from({ length: 2_500 }, (_, i) => [i + 1, `v${i % 1000}`] as Row);

@@ -338,6 +338,11 @@ describe('values', () => {
     expect(error).toMatchObject({ code: 'DB_QUERY_FAILED', retryable: false, connection: 'pgtest' });
     expect(await db.countRange(shape, {})).toBe(before);
     expect(await db.fetchByKeys(shape, [['1']])).toHaveLength(1);
+    // A change set of one statement runs without BEGIN/COMMIT: still all or nothing.
+    const good = [...rows[0]!];
+    good[0] = '101';
+    await expect(db.applyChanges(shape, { upserts: [good, bad], deletes: [] })).rejects.toBeInstanceOf(DatabaseError);
+    expect(await db.fetchByKeys(shape, [['101'], ['100']])).toEqual([]);
   });
 });
 

@@ -253,42 +253,49 @@ export class PostgresDatabase implements Database {
     // One row per key (last wins): ON CONFLICT DO UPDATE refuses to touch the same row twice.
     const upserts = [...new Map(changes.upserts.map((row) => [rowKeyIdentity(shape, row), row])).values()];
 
+    // Deletes first, then upserts: a key present in both ends up holding the upserted row.
+    const statements: { text: string; values: unknown[] }[] = [];
+    for (const batch of this.keyBatches(shape, changes.deletes)) {
+      const params = new Params();
+      statements.push({ text: `DELETE FROM ${this.tableName(shape)} WHERE ${keysPredicate(shape, batch, params)}`, values: params.values });
+    }
+    const perRow = Math.max(1, writable.length);
+    const rowsPerStatement = Math.max(1, Math.min(MAX_UPSERT_ROWS, Math.floor(MAX_UPSERT_PARAMS / perRow)));
+    const columnList = writable.map(({ column }) => quoteIdentifier(column.name)).join(', ');
+    const conflict = keyColumns(shape).map((column) => quoteIdentifier(column.name)).join(', ');
+    const onConflict =
+      updatable.length === 0
+        ? 'DO NOTHING'
+        : `DO UPDATE SET ${updatable
+            .map(({ column }) => `${quoteIdentifier(column.name)} = EXCLUDED.${quoteIdentifier(column.name)}`)
+            .join(', ')}`;
+    for (let start = 0; start < upserts.length; start += rowsPerStatement) {
+      const params = new Params();
+      const tuples = upserts
+        .slice(start, start + rowsPerStatement)
+        .map((row) => `(${writable.map(({ column, index }) => params.add(toParam(column, row[index]))).join(', ')})`);
+      // Multi-row VALUES in an INSERT resolves untyped parameters to the target columns' types,
+      // so JSON text, '1'/'0' booleans, 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC session) and Buffers
+      // are parsed by the column's own input function. OVERRIDING SYSTEM VALUE lets rows keep
+      // their GENERATED ALWAYS identity values and is a no-op for tables without one.
+      statements.push({
+        text:
+          `INSERT INTO ${this.tableName(shape)} (${columnList}) OVERRIDING SYSTEM VALUE ` +
+          `VALUES ${tuples.join(', ')} ON CONFLICT (${conflict}) ${onConflict}`,
+        values: params.values,
+      });
+    }
+
     await this.withClient(async (client) => {
+      if (statements.length === 1) {
+        // One statement is atomic on its own: no BEGIN/COMMIT round trips, which are most of the
+        // cost of the small batches the apply lanes write.
+        await client.query(statements[0]!.text, statements[0]!.values);
+        return;
+      }
       await client.query('BEGIN');
       try {
-        // Deletes first, then upserts: a key present in both ends up holding the upserted row.
-        for (const batch of this.keyBatches(shape, changes.deletes)) {
-          const params = new Params();
-          await client.query(
-            `DELETE FROM ${this.tableName(shape)} WHERE ${keysPredicate(shape, batch, params)}`,
-            params.values,
-          );
-        }
-        const perRow = Math.max(1, writable.length);
-        const rowsPerStatement = Math.max(1, Math.min(MAX_UPSERT_ROWS, Math.floor(MAX_UPSERT_PARAMS / perRow)));
-        const columnList = writable.map(({ column }) => quoteIdentifier(column.name)).join(', ');
-        const conflict = keyColumns(shape).map((column) => quoteIdentifier(column.name)).join(', ');
-        const onConflict =
-          updatable.length === 0
-            ? 'DO NOTHING'
-            : `DO UPDATE SET ${updatable
-                .map(({ column }) => `${quoteIdentifier(column.name)} = EXCLUDED.${quoteIdentifier(column.name)}`)
-                .join(', ')}`;
-        for (let start = 0; start < upserts.length; start += rowsPerStatement) {
-          const params = new Params();
-          const tuples = upserts
-            .slice(start, start + rowsPerStatement)
-            .map((row) => `(${writable.map(({ column, index }) => params.add(toParam(column, row[index]))).join(', ')})`);
-          // Multi-row VALUES in an INSERT resolves untyped parameters to the target columns' types,
-          // so JSON text, '1'/'0' booleans, 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC session) and Buffers
-          // are parsed by the column's own input function. OVERRIDING SYSTEM VALUE lets rows keep
-          // their GENERATED ALWAYS identity values and is a no-op for tables without one.
-          await client.query(
-            `INSERT INTO ${this.tableName(shape)} (${columnList}) OVERRIDING SYSTEM VALUE ` +
-              `VALUES ${tuples.join(', ')} ON CONFLICT (${conflict}) ${onConflict}`,
-            params.values,
-          );
-        }
+        for (const statement of statements) await client.query(statement.text, statement.values);
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);
