@@ -26,10 +26,3 @@ export function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-export function positiveInteger(name: string) {
-  return (value: string): number => {
-    const parsed = Number(value);
-    if (!Number.isInteger(parsed) || parsed < 0) throw new Error(`${name}: expected a whole number, got '${value}'`);
-    return parsed;
-  };
-}

@@ -33,17 +33,6 @@ export function createDatabase(options: DatabaseOptions): Database {
   }
 }
 
-/** Redacts the password of a connection URL, for the rare message that must show one. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<unparseable URL>';
-  }
-}
-
 function protocolOf(url: string, connectionName: string): string {
   try {
     return new URL(url).protocol;

@@ -37,10 +37,6 @@ export type ValueKind =
   | 'json'
   | 'uuid';
 
-export const VALUE_KINDS: readonly ValueKind[] = [
-  'integer', 'decimal', 'float', 'boolean', 'text', 'binary', 'date', 'datetime', 'time', 'json', 'uuid',
-];
-
 export type PortableValue = string | number | boolean | Buffer | null;
 
 /** One column as introspected on one side. */

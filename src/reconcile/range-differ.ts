@@ -119,30 +119,31 @@ export async function diffRange(source: RangeSide, target: RangeSide, range: Key
     compareHashes(sourceHashes, targetHashes);
   }
 
-  function compareHashes(sourceHashes: readonly KeyHash[], targetHashes: readonly KeyHash[]): void {
-    const targetByKey = new Map<string, KeyHash>();
-    for (const entry of targetHashes) targetByKey.set(keyIdentity(target.shape, entry.key), entry);
-    for (const entry of sourceHashes) {
+  /** Sorts entries of both sides into missing / extra / changed by key identity. */
+  function compareByKey<T extends { readonly key: KeyTuple }>(
+    sourceEntries: readonly T[],
+    targetEntries: readonly T[],
+    same: (sourceEntry: T, targetEntry: T) => boolean,
+  ): void {
+    const targetByKey = new Map<string, T>();
+    for (const entry of targetEntries) targetByKey.set(keyIdentity(target.shape, entry.key), entry);
+    for (const entry of sourceEntries) {
       const identity = keyIdentity(source.shape, entry.key);
       const other = targetByKey.get(identity);
       if (!other) differences.missing.push(entry.key);
-      else if (other.hash !== entry.hash) differences.changed.push(entry.key);
+      else if (!same(entry, other)) differences.changed.push(entry.key);
       targetByKey.delete(identity);
     }
     for (const entry of targetByKey.values()) differences.extra.push(entry.key);
   }
 
+  function compareHashes(sourceHashes: readonly KeyHash[], targetHashes: readonly KeyHash[]): void {
+    compareByKey(sourceHashes, targetHashes, (a, b) => a.hash === b.hash);
+  }
+
   function compareRows(sourceRows: readonly Row[], targetRows: readonly Row[]): void {
-    const targetByKey = new Map<string, Row>();
-    for (const row of targetRows) targetByKey.set(keyIdentity(target.shape, keyOf(target.shape, row)), row);
-    for (const row of sourceRows) {
-      const identity = keyIdentity(source.shape, keyOf(source.shape, row));
-      const other = targetByKey.get(identity);
-      if (!other) differences.missing.push(keyOf(source.shape, row));
-      else if (!sameRow(source.shape, row, other)) differences.changed.push(keyOf(source.shape, row));
-      targetByKey.delete(identity);
-    }
-    for (const row of targetByKey.values()) differences.extra.push(keyOf(target.shape, row));
+    const keyed = (shape: TableShape, rows: readonly Row[]) => rows.map((row) => ({ key: keyOf(shape, row), row }));
+    compareByKey(keyed(source.shape, sourceRows), keyed(target.shape, targetRows), (a, b) => sameRow(source.shape, a.row, b.row));
   }
 
   /** Splits `subrange` into at most `parts` pieces of about equal size on the side with more rows. */

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { createDatabase } from '../../src/dialect/create-database.js';
 import type { Database } from '../../src/dialect/dialect.js';
 import type { Engine } from '../../src/dialect/types.js';
-import { testServers } from './servers.js';
+import { testServers, withDatabaseUrl } from './servers.js';
 
 export const ENGINES: readonly Engine[] = ['mysql', 'postgres'];
 
@@ -17,11 +17,7 @@ export const ENGINE_PAIRS: readonly (readonly [Engine, Engine])[] = [
 /** URL of a scratch namespace: a MariaDB database, or a PostgreSQL schema in the test database. */
 export function scratchUrl(engine: Engine, namespace: string): string {
   const servers = testServers();
-  if (engine === 'mysql') {
-    const url = new URL(servers.mysqlUrl);
-    url.pathname = `/${namespace}`;
-    return url.toString();
-  }
+  if (engine === 'mysql') return withDatabaseUrl(servers.mysqlUrl, namespace);
   const url = new URL(servers.postgresUrl);
   url.searchParams.set('schema', namespace);
   return url.toString();

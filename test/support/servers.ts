@@ -33,21 +33,3 @@ export function withDatabaseUrl(baseUrl: string, dbName: string): string {
   url.pathname = `/${encodeURIComponent(dbName)}`;
   return url.toString();
 }
-
-/** MySQL/MariaDB URL for administrative statements (CREATE/DROP DATABASE), connected to `mysql`. */
-export function mysqlAdminUrl(): string {
-  return withDatabaseUrl(testServers().mysqlUrl, 'mysql');
-}
-
-/** PostgreSQL URL for administrative statements (CREATE/DROP DATABASE), connected to `postgres`. */
-export function postgresAdminUrl(): string {
-  return withDatabaseUrl(testServers().postgresUrl, 'postgres');
-}
-
-/** A database name unique to this process and call, safe in both dialects without quoting: `${prefix}_<pid>_<n>`. */
-let scratchCounter = 0;
-export function uniqueDatabaseName(prefix = 'rs_test'): string {
-  const clean = prefix.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 30);
-  scratchCounter += 1;
-  return `${clean}_${process.pid}_${Date.now().toString(36)}_${scratchCounter}`;
-}
