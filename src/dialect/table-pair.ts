@@ -78,6 +78,7 @@ export function buildTablePair(
         kind: kinds[index]!,
         hashSite: sites[index]!,
         generated: column.generated,
+        ...(column.charset ? { charset: column.charset } : {}),
       }),
     ),
   });

@@ -48,6 +48,11 @@ export interface ColumnSchema {
   readonly nullable: boolean;
   /** Computed by the database (generated/identity-always columns): read and hashed, never written. */
   readonly generated: boolean;
+  /**
+   * MySQL/MariaDB string columns: the character set (`utf8mb4`, `latin1`, ...). The checksum SQL
+   * renders a UTF-8 column's bytes as they are and converts the others. Undefined elsewhere.
+   */
+  readonly charset?: string;
 }
 
 /** One table as introspected on one side. Column order is the table's ordinal order. */
@@ -69,6 +74,8 @@ export interface ShapeColumn {
   readonly kind: ValueKind;
   readonly hashSite: HashSite;
   readonly generated: boolean;
+  /** See `ColumnSchema.charset`. */
+  readonly charset?: string;
 }
 
 /**

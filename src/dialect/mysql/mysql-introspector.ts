@@ -63,7 +63,7 @@ export async function describeTable(query: ArrayQuery, connectionName: string, t
 
   const columnRows = (
     await query(
-      `SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, EXTRA
+      `SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, EXTRA, CHARACTER_SET_NAME
          FROM information_schema.COLUMNS
         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${name}
         ORDER BY ORDINAL_POSITION`,
@@ -86,12 +86,14 @@ export async function describeTable(query: ArrayQuery, connectionName: string, t
     const columnType = String(row[2]);
     const dataType = String(row[3]).toLowerCase();
     const extra = String(row[5] ?? '');
+    const charset = row[6] === null || row[6] === undefined ? undefined : String(row[6]).toLowerCase();
     return {
       name,
       nativeType: columnType,
       kind: kindOf(dataType, columnType, jsonColumns.has(name), () => `${subject}.${name}`, connectionName, table, name),
       nullable: String(row[4]).toUpperCase() === 'YES',
       generated: /\b(VIRTUAL|STORED) GENERATED\b|\bPERSISTENT\b/i.test(extra),
+      ...(charset ? { charset } : {}),
     };
   });
 
