@@ -15,9 +15,18 @@ export interface ApplyPayload {
   readonly keys: readonly (readonly EncodedValue[])[];
 }
 
-export async function processApply(job: Job<ApplyPayload>, runtime: Runtime): Promise<SyncResult> {
+/**
+ * Syncs the batch while holding its lane's lease: a chunk job may be syncing keys of this lane
+ * itself (see reconcile-chunk.job.ts), and the queue's global concurrency of 1 alone cannot see that.
+ */
+export async function processApply(job: Job<ApplyPayload>, lane: number, runtime: Runtime): Promise<SyncResult> {
   const { pipeline, table, target, keys } = job.data;
   const context = await runtime.tableContext(pipeline, table, target);
   const request = await runtime.syncRequest(context, false);
-  return syncKeys(request, keys.map(decodeTuple));
+  const lease = (await runtime.laneLocks.hold([lane]))!;
+  try {
+    return await syncKeys(request, keys.map(decodeTuple));
+  } finally {
+    await lease.release();
+  }
 }

@@ -2,13 +2,17 @@ import { WaitingChildrenError, type Job } from 'bullmq';
 import { compareShapes } from '../src/reconcile/compare-shape.js';
 import { diffChunk } from '../src/reconcile/reconcile-chunk.js';
 import { chunkReport, type ChunkReport } from '../src/reconcile/report.js';
-import { batchKeysByLane } from '../src/sync/lanes.js';
+import type { KeyTuple } from '../src/dialect/types.js';
+import { batchKeysByLane, lanesOf } from '../src/sync/lanes.js';
 import { decodeRange, encodeTuple, type EncodedRange } from '../src/sync/portable-json.js';
 import { addSyncResults, EMPTY_SYNC_RESULT, syncKeys, type SyncResult } from '../src/sync/sync-keys.js';
 import { applyJobId, tableJobId } from './job-ids.js';
 import type { ApplyPayload } from './apply.job.js';
 import { JOB_NAMES, retryOptions } from './queues.js';
-import type { Runtime } from './runtime.js';
+import type { Runtime, TableContext } from './runtime.js';
+
+/** How long a chunk waits for the leases of its keys' lanes before it hands the keys to the lanes. */
+const INLINE_LEASE_WAIT_MS = 2000;
 
 export interface ChunkPayload {
   readonly runId: string;
@@ -24,10 +28,13 @@ export interface ChunkPayload {
 }
 
 /**
- * Step 1 (diff): compares the chunk (checksums in both databases, bisection, row diff) and hands the
- * differing keys to the apply lanes as child jobs, batched per lane, then waits for them. A dry run
- * plans the same syncs without writing and returns at once. Step 2 (report): sums what the lanes
- * wrote. Re-running step 1 after a crash re-diffs: keys already repaired no longer differ.
+ * Step 1 (diff): compares the chunk (checksums in both databases, bisection, row diff). Differing keys
+ * that fit in one sync batch are synced here, under the leases of their lanes (one sync instead of a
+ * job per lane: drift spread thinly over a table otherwise costs a BullMQ job for every two or three
+ * keys). More keys, a lease held elsewhere, or a failed sync: the keys go to the apply lanes as child
+ * jobs, batched per lane (retries, backoff, Bull Board), and the chunk waits for them. A dry run plans
+ * the same syncs without writing and returns at once. Step 2 (report): sums what the lanes wrote.
+ * Re-running step 1 after a crash re-diffs: keys already repaired no longer differ.
  */
 export async function processChunk(job: Job<ChunkPayload>, token: string | undefined, runtime: Runtime): Promise<ChunkReport> {
   const data = job.data;
@@ -64,6 +71,9 @@ export async function processChunk(job: Job<ChunkPayload>, token: string | undef
       return finish(runtime, data, chunkReport(diff, planned));
     }
 
+    const synced = await syncInline(runtime, context, found.keys, data);
+    if (synced) return finish(runtime, data, chunkReport(diff, synced));
+
     const batches = batchKeysByLane(context.pair.source, found.keys, runtime.config.workers.lanes, reconcile.applyBatchSize);
     for (const batch of batches) {
       const keys = batch.keys.map(encodeTuple);
@@ -79,6 +89,28 @@ export async function processChunk(job: Job<ChunkPayload>, token: string | undef
   }
   const applied = Object.values(await job.getChildrenValues<SyncResult>()).reduce(addSyncResults, EMPTY_SYNC_RESULT);
   return finish(runtime, data, chunkReport(job.data.diff!, applied));
+}
+
+/**
+ * Syncs a chunk's differing keys in this job while holding the leases of every lane they route to.
+ * Undefined (nothing written) when they need more than one batch, when the leases stay taken, or when
+ * the sync fails: the caller then hands the keys to the lanes.
+ */
+async function syncInline(runtime: Runtime, context: TableContext, keys: readonly KeyTuple[], data: ChunkPayload): Promise<SyncResult | undefined> {
+  if (keys.length > context.pipeline.reconcile.applyBatchSize) return undefined;
+  const lease = await runtime.laneLocks.hold(lanesOf(context.pair.source, keys, runtime.config.workers.lanes), INLINE_LEASE_WAIT_MS);
+  if (!lease) return undefined;
+  try {
+    return await syncKeys(await runtime.syncRequest(context, false), keys);
+  } catch (error) {
+    runtime.logger.warn(
+      { table: data.table, target: data.target, chunk: data.index, err: error instanceof Error ? error.message : String(error) },
+      'sync in the chunk job failed: handing its keys to the apply lanes',
+    );
+    return undefined;
+  } finally {
+    await lease.release();
+  }
 }
 
 async function finish(runtime: Runtime, data: ChunkPayload, report: ChunkReport): Promise<ChunkReport> {

@@ -61,8 +61,8 @@ export async function startWorkers(runtime: Runtime, concurrency: Partial<Worker
       ...options, concurrency: limits.chunk,
     }),
     ...runtime.queues.apply.map(
-      (queue) =>
-        new Worker<ApplyPayload>(queue.name, logged('apply', (job) => applyGate(() => processApply(job, runtime))), {
+      (queue, lane) =>
+        new Worker<ApplyPayload>(queue.name, logged('apply', (job) => applyGate(() => processApply(job, lane, runtime))), {
           ...options, concurrency: 1,
         }),
     ),

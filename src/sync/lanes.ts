@@ -16,6 +16,11 @@ export function laneOf(table: string, keyText: string, lanes: number): number {
   return hash % lanes;
 }
 
+/** The distinct lanes `keys` route to, ascending. */
+export function lanesOf(shape: TableShape, keys: readonly KeyTuple[], lanes: number): number[] {
+  return [...new Set(keys.map((key) => laneOf(shape.table, keyIdentity(shape, key), lanes)))].sort((a, b) => a - b);
+}
+
 /** Groups keys by lane, then cuts each lane's keys into batches of at most `batchSize`. */
 export function batchKeysByLane(
   shape: TableShape,

@@ -1,12 +1,15 @@
 /**
  * A full reconcile run through BullMQ (run -> table -> chunk -> apply lanes) on real servers, for
  * every engine pair: exact detection of the injected drift, repair to row-by-row equality, a second
- * run finding nothing, a dry run writing nothing, and a keyless table reported by name.
+ * run finding nothing, a dry run writing nothing, a keyless table reported by name, and the lane
+ * leases: a chunk syncs its few differing keys itself, and when the leases stay taken hands its keys
+ * to the lanes, whose jobs write nothing until the lease holder lets go.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ApplyPayload } from '../../jobs/apply.job.js';
 import type { RunReport, TableReport } from '../../src/reconcile/report.js';
 import { createHarness, type Harness } from '../support/harness.js';
-import { DRIFT, ORDER_COUNT, expectEqualTables, injectDrift, seedOrders, type Tables } from '../support/orders-fixture.js';
+import { DRIFT, ORDER_COUNT, expectEqualTables, injectDrift, orderRow, seedOrders, type Tables } from '../support/orders-fixture.js';
 import { ENGINE_PAIRS } from '../support/scratch.js';
 
 function completed(outcome: Awaited<ReturnType<Harness['run']>>): RunReport {
@@ -15,6 +18,7 @@ function completed(outcome: Awaited<ReturnType<Harness['run']>>): RunReport {
 }
 
 const table = (report: RunReport, name: string): TableReport => report.tables.find((entry) => entry.table === name)!;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.each(ENGINE_PAIRS)('reconcile %s -> %s', (sourceEngine, targetEngine) => {
   let harness: Harness;
@@ -64,6 +68,51 @@ describe.each(ENGINE_PAIRS)('reconcile %s -> %s', (sourceEngine, targetEngine) =
     });
     expect(table(report, 'orders').chunksDiffering).toBeGreaterThanOrEqual(4);
     expect(table(report, 'order_lines')).toMatchObject({ missing: 1, extra: 1, changed: 1, inserted: 1, updated: 1, deleted: 1 });
+    expect(await expectEqualTables(harness.source, harness.target, tables.orders)).toEqual([]);
+    expect(await expectEqualTables(harness.source, harness.target, tables.lines)).toEqual([]);
+  });
+
+  it('a chunk with a few differing keys syncs them itself under the lane leases: no apply job', async () => {
+    // One differing chunk, so no other chunk of the run holds a lease it needs (under load, chunks
+    // that wait out INLINE_LEASE_WAIT_MS for each other hand their keys to the lanes, as they should).
+    await harness.target.applyChanges(tables.orders.target, { upserts: [orderRow(7, 2), orderRow(8, 2)], deletes: [[9]] });
+    const outcome = await harness.run();
+    const report = completed(outcome);
+    expect(table(report, 'orders')).toMatchObject({ chunksDiffering: 1, changed: 2, missing: 1, updated: 2, inserted: 1 });
+    expect(await applyJobsOf(outcome.runId)).toEqual([]);
+    expect(await expectEqualTables(harness.source, harness.target, tables.orders)).toEqual([]);
+  });
+
+  /** The apply jobs of a run, in every state. */
+  async function applyJobsOf(runId: string): Promise<ApplyPayload[]> {
+    const jobs = await Promise.all(
+      harness.runtime.queues.apply.map((queue) => queue.getJobs(['completed', 'failed', 'active', 'waiting', 'delayed', 'prioritized'])),
+    );
+    return jobs.flat().map((job) => job.data as ApplyPayload).filter((data) => data.runId === runId);
+  }
+
+  it('while every lane lease is held elsewhere, the keys go to the lanes and nothing is written until it is freed', async () => {
+    await injectDrift(harness.target, tables);
+    const drifted = await harness.target.checksumRange(tables.orders.target, {});
+    const lanes = Array.from({ length: harness.config.workers.lanes }, (_, lane) => lane);
+    const lease = (await harness.runtime.laneLocks.tryHold(lanes))!;
+    expect(lease).toBeDefined();
+    const runId = `p.leased-${sourceEngine}-${targetEngine}`;
+    const outcome = harness.run({ runId });
+    try {
+      let waiting: ApplyPayload[] = [];
+      for (let attempt = 0; attempt < 200 && waiting.length === 0; attempt += 1) {
+        await sleep(50);
+        waiting = await applyJobsOf(runId);
+      }
+      expect(waiting.length).toBeGreaterThan(0);
+      await sleep(300);
+      expect(await harness.target.checksumRange(tables.orders.target, {})).toEqual(drifted);
+    } finally {
+      await lease.release();
+    }
+    const report = completed(await outcome);
+    expect(table(report, 'orders')).toMatchObject({ missing: 3, extra: 3, changed: 5, inserted: 3, updated: 5, deleted: 3 });
     expect(await expectEqualTables(harness.source, harness.target, tables.orders)).toEqual([]);
     expect(await expectEqualTables(harness.source, harness.target, tables.lines)).toEqual([]);
   });

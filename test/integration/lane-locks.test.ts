@@ -1,0 +1,85 @@
+/**
+ * Apply-lane leases on a real Redis: a set of lanes is taken all at once or not at all, a holder
+ * frees only its own leases, a renewing holder keeps them past one lease, one that stops renewing
+ * (a process killed with -9) loses them after one lease, and `hold` waits for a release or gives up.
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LaneLocks } from '../../src/coordination/lane-locks.js';
+import { testServers } from '../support/servers.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('LaneLocks', () => {
+  let redis: Redis;
+  const prefix = `t-lanes-${randomBytes(4).toString('hex')}`;
+
+  beforeAll(() => {
+    redis = new Redis(testServers().redisUrl, { maxRetriesPerRequest: null });
+  });
+
+  afterAll(async () => {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  it('takes a set of lanes all at once or none of them', async () => {
+    const locks = new LaneLocks(redis, `${prefix}-a`);
+    const first = (await locks.tryHold([2, 0, 2]))!;
+    expect(first).toBeDefined();
+    expect(await locks.held([0, 1, 2, 3])).toEqual([0, 2]);
+    // Lane 2 is taken: nothing of [1, 2, 3] is taken, lane 1 and 3 stay free.
+    expect(await locks.tryHold([1, 2, 3])).toBeUndefined();
+    expect(await locks.held([0, 1, 2, 3])).toEqual([0, 2]);
+    const other = (await locks.tryHold([1, 3]))!;
+    expect(other).toBeDefined();
+    await first.release();
+    expect(await locks.held([0, 1, 2, 3])).toEqual([1, 3]);
+    await other.release();
+    expect(await locks.held([0, 1, 2, 3])).toEqual([]);
+  });
+
+  it('a holder whose lease expired and was taken over does not free the new holder', async () => {
+    const locks = new LaneLocks(redis, `${prefix}-b`, { leaseMs: 200 });
+    const stale = (await locks.tryHold([5]))!;
+    // Simulate a holder that stopped renewing (its process paused or was killed): drop its renewal.
+    await redis.del(`${prefix}-b:lane-lease:5`);
+    const fresh = (await locks.tryHold([5]))!;
+    expect(fresh).toBeDefined();
+    await stale.release();
+    expect(await locks.held([5])).toEqual([5]);
+    await fresh.release();
+    expect(await locks.held([5])).toEqual([]);
+  });
+
+  it('keeps its leases past one lease while it renews them, and loses them one lease after it stops', async () => {
+    const locks = new LaneLocks(redis, `${prefix}-c`, { leaseMs: 300 });
+    const lease = (await locks.tryHold([1]))!;
+    await sleep(900);
+    expect(await locks.tryHold([1])).toBeUndefined();
+    // An abandoned lease: taken with the same Lua as tryHold, never renewed.
+    await redis.set(`${prefix}-c:lane-lease:2`, 'killed-holder', 'PX', 300);
+    expect(await locks.tryHold([2])).toBeUndefined();
+    await sleep(450);
+    const after = await locks.tryHold([2]);
+    expect(after).toBeDefined();
+    await after!.release();
+    await lease.release();
+  });
+
+  it('hold waits for the holder to let go, or gives up after maxWaitMs', async () => {
+    const locks = new LaneLocks(redis, `${prefix}-d`);
+    const holder = (await locks.tryHold([0, 1]))!;
+    const started = Date.now();
+    expect(await locks.hold([1], 150)).toBeUndefined();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(100);
+    const waiting = locks.hold([1]);
+    setTimeout(() => void holder.release(), 200);
+    const lease = await waiting;
+    expect(lease).toBeDefined();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    await lease!.release();
+  });
+});
