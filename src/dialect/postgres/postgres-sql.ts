@@ -142,10 +142,11 @@ export function canonicalTextSql(column: ShapeColumn): string {
       // DateStyle=ISO: 'YYYY-MM-DD' (plus ' BC' / 'infinity' exactly as the driver reads them).
       return `${q}::date::text`;
     case 'datetime': {
+      // Years before 1 AD print as ' BC'; a comparison finds them at a fraction of a second to_char.
       const value = `${q}::timestamp`;
       return (
         `(CASE WHEN isfinite(${value}) THEN to_char(${value}, 'YYYY-MM-DD HH24:MI:SS.US') || ` +
-        `CASE WHEN to_char(${value}, 'BC') = 'BC' THEN ' BC' ELSE '' END ELSE ${value}::text || '.000000' END)`
+        `CASE WHEN ${value} < '0001-01-01 00:00:00'::timestamp THEN ' BC' ELSE '' END ELSE ${value}::text || '.000000' END)`
       );
     }
     case 'time': {
