@@ -58,8 +58,7 @@ export async function processChunk(job: Job<ChunkPayload>, token: string | undef
       extra: found.extra,
       changed: found.changed,
     };
-    await runtime.progress.add(data.runId, { rowsCompared: diff.sourceRows, differences: found.keys.length });
-    await runtime.progress.recordChunk(data.runId, tableKey, found.keys.length > 0);
+    await runtime.progress.recordChunk(data.runId, tableKey, { rowsCompared: diff.sourceRows, differences: found.keys.length }, found.keys.length > 0);
     if (found.keys.length === 0) return finish(runtime, data, chunkReport(diff, EMPTY_SYNC_RESULT));
 
     if (data.dryRun) {

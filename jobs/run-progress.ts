@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 
 /** Live counters of one run, for progress bars and `rowsync status` (not for the report). */
 export interface RunProgressCounts {
@@ -32,22 +32,27 @@ export class RunProgress {
 
   async add(runId: string, counts: Partial<RunProgressCounts>): Promise<void> {
     const multi = this.redis.multi();
-    for (const [field, value] of Object.entries(counts)) if (value) multi.hincrby(this.key(runId), field, value);
-    multi.expire(this.key(runId), TTL_SECONDS);
+    this.addTo(multi, runId, counts);
     await multi.exec();
   }
 
   /**
-   * Records whether a chunk of a table differed. Once most chunks of that table seen so far differ
-   * (at least `MIN_CHUNKS_OBSERVED` of them), `mostChunksDiffer` tells the next chunks to skip the
-   * checksum and diff by row hashes directly: with drift spread over the whole table, checksumming
-   * first would scan every chunk twice.
+   * Adds a compared chunk's counts and records whether it differed, in one round trip. Once most
+   * chunks of that table seen so far differ (at least `MIN_CHUNKS_OBSERVED` of them),
+   * `mostChunksDiffer` tells the next chunks to skip the checksum and diff by row hashes directly:
+   * with drift spread over the whole table, checksumming first would scan every chunk twice.
    */
-  async recordChunk(runId: string, tableKey: string, differing: boolean): Promise<void> {
+  async recordChunk(runId: string, tableKey: string, counts: Partial<RunProgressCounts>, differing: boolean): Promise<void> {
     const multi = this.redis.multi();
+    this.addTo(multi, runId, counts);
     multi.hincrby(this.key(runId), `table:${tableKey}:checked`, 1);
     if (differing) multi.hincrby(this.key(runId), `table:${tableKey}:differing`, 1);
     await multi.exec();
+  }
+
+  private addTo(multi: ChainableCommander, runId: string, counts: Partial<RunProgressCounts>): void {
+    for (const [field, value] of Object.entries(counts)) if (value) multi.hincrby(this.key(runId), field, value);
+    multi.expire(this.key(runId), TTL_SECONDS);
   }
 
   async mostChunksDiffer(runId: string, tableKey: string): Promise<boolean> {
