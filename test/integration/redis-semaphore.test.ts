@@ -1,11 +1,12 @@
 /**
  * The Redis semaphore behind `connections.<name>.maxConcurrentQueries`, on a real Redis: it admits
  * at most `limit` holders, a holder that outlives its lease keeps its slot while it renews it, and a
- * holder that stops renewing (a process killed with -9) loses its slot after one lease.
+ * holder that stops renewing (a process killed with -9) loses its slot after one lease, and leases
+ * are timed by Redis's clock, not by the clocks of the machines the workers run on.
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisSemaphore } from '../../src/coordination/redis-semaphore.js';
 import { testServers } from '../support/servers.js';
 
@@ -83,6 +84,18 @@ describe('RedisSemaphore', () => {
     const late = semaphore.run(task(10));
     await within(Promise.all([long, late]), 10_000, 'both holders');
     expect(most).toBe(1);
+  });
+
+  it("leases run on Redis's clock: a worker whose clock is an hour ahead does not expire the others'", async () => {
+    const semaphore = new RedisSemaphore(redis, `${prefix}:skew`, { limit: 1, leaseMs: 5000 });
+    expect(await acquireAndAbandon(semaphore, 'holder-with-a-true-clock')).toBe(true);
+    const skewed = vi.spyOn(Date, 'now').mockReturnValue(Date.now() + 3_600_000);
+    try {
+      expect(await acquireAndAbandon(semaphore, 'holder-an-hour-ahead')).toBe(false);
+      expect(await semaphore.held()).toBe(1);
+    } finally {
+      skewed.mockRestore();
+    }
   });
 
   it('a holder that stops renewing loses its slot after one lease', async () => {
