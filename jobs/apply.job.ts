@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
 import { decodeTuple, type EncodedValue } from '../src/sync/portable-json.js';
+import { leaseIdsOf } from '../src/sync/lanes.js';
 import { syncKeys, type SyncResult } from '../src/sync/sync-keys.js';
 import type { Runtime } from './runtime.js';
 
@@ -16,16 +17,17 @@ export interface ApplyPayload {
 }
 
 /**
- * Syncs the batch while holding its lane's lease: a chunk job may be syncing keys of this lane
- * itself (see reconcile-chunk.job.ts), and the queue's global concurrency of 1 alone cannot see that.
+ * Syncs the batch while holding its keys' leases: a chunk job may be syncing some of them itself
+ * (see reconcile-chunk.job.ts), and the lane queue's global concurrency of 1 alone cannot see that.
  */
-export async function processApply(job: Job<ApplyPayload>, lane: number, runtime: Runtime): Promise<SyncResult> {
-  const { pipeline, table, target, keys } = job.data;
+export async function processApply(job: Job<ApplyPayload>, runtime: Runtime): Promise<SyncResult> {
+  const { pipeline, table, target } = job.data;
+  const keys = job.data.keys.map(decodeTuple);
   const context = await runtime.tableContext(pipeline, table, target);
   const request = await runtime.syncRequest(context, false);
-  const lease = (await runtime.laneLocks.hold([lane]))!;
+  const lease = (await runtime.keyLeases.hold(leaseIdsOf(context.pair.source, keys)))!;
   try {
-    return await syncKeys(request, keys.map(decodeTuple));
+    return await syncKeys(request, keys);
   } finally {
     await lease.release();
   }

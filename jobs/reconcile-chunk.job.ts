@@ -3,7 +3,7 @@ import { compareShapes } from '../src/reconcile/compare-shape.js';
 import { diffChunk } from '../src/reconcile/reconcile-chunk.js';
 import { chunkReport, type ChunkReport } from '../src/reconcile/report.js';
 import type { KeyTuple } from '../src/dialect/types.js';
-import { batchKeysByLane, lanesOf } from '../src/sync/lanes.js';
+import { batchKeysByLane, leaseIdsOf } from '../src/sync/lanes.js';
 import { decodeRange, encodeTuple, type EncodedRange } from '../src/sync/portable-json.js';
 import { addSyncResults, EMPTY_SYNC_RESULT, syncKeys, type SyncResult } from '../src/sync/sync-keys.js';
 import { applyJobId, tableJobId } from './job-ids.js';
@@ -11,7 +11,7 @@ import type { ApplyPayload } from './apply.job.js';
 import { JOB_NAMES, retryOptions } from './queues.js';
 import type { Runtime, TableContext } from './runtime.js';
 
-/** How long a chunk waits for the leases of its keys' lanes before it hands the keys to the lanes. */
+/** How long a chunk waits for the leases of its keys before it hands the keys to the lanes. */
 const INLINE_LEASE_WAIT_MS = 2000;
 
 export interface ChunkPayload {
@@ -29,9 +29,9 @@ export interface ChunkPayload {
 
 /**
  * Step 1 (diff): compares the chunk (checksums in both databases, bisection, row diff). Differing keys
- * that fit in one sync batch are synced here, under the leases of their lanes (one sync instead of a
- * job per lane: drift spread thinly over a table otherwise costs a BullMQ job for every two or three
- * keys). More keys, a lease held elsewhere, or a failed sync: the keys go to the apply lanes as child
+ * that fit in one sync batch are synced here, under their key leases (one sync instead of a job per
+ * lane: drift spread thinly over a table otherwise costs a BullMQ job for every two or three keys).
+ * More keys, a lease held elsewhere, or a failed sync: the keys go to the apply lanes as child
  * jobs, batched per lane (retries, backoff, Bull Board), and the chunk waits for them. A dry run plans
  * the same syncs without writing and returns at once. Step 2 (report): sums what the lanes wrote.
  * Re-running step 1 after a crash re-diffs: keys already repaired no longer differ.
@@ -91,13 +91,13 @@ export async function processChunk(job: Job<ChunkPayload>, token: string | undef
 }
 
 /**
- * Syncs a chunk's differing keys in this job while holding the leases of every lane they route to.
+ * Syncs a chunk's differing keys in this job while holding their key leases.
  * Undefined (nothing written) when they need more than one batch, when the leases stay taken, or when
  * the sync fails: the caller then hands the keys to the lanes.
  */
 async function syncInline(runtime: Runtime, context: TableContext, keys: readonly KeyTuple[], data: ChunkPayload): Promise<SyncResult | undefined> {
   if (keys.length > context.pipeline.reconcile.applyBatchSize) return undefined;
-  const lease = await runtime.laneLocks.hold(lanesOf(context.pair.source, keys, runtime.config.workers.lanes), INLINE_LEASE_WAIT_MS);
+  const lease = await runtime.keyLeases.hold(leaseIdsOf(context.pair.source, keys), INLINE_LEASE_WAIT_MS);
   if (!lease) return undefined;
   try {
     return await syncKeys(await runtime.syncRequest(context, false), keys);

@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import type { Config, PipelineConfig } from '../src/config/index.js';
 import { findPipeline } from '../src/config/index.js';
-import { LaneLocks } from '../src/coordination/lane-locks.js';
+import { KeyLeases } from '../src/coordination/key-leases.js';
 import { limitDatabase } from '../src/coordination/limited-database.js';
 import { RedisSemaphore } from '../src/coordination/redis-semaphore.js';
 import { createDatabase } from '../src/dialect/create-database.js';
@@ -36,8 +36,8 @@ export class Runtime {
   readonly redis: Redis;
   readonly queues: RowsyncQueues;
   readonly progress: RunProgress;
-  /** Apply-lane leases: whoever syncs keys holds their lanes' (see lane-locks.ts). */
-  readonly laneLocks: LaneLocks;
+  /** Per-key leases: whoever syncs keys holds theirs (see key-leases.ts). */
+  readonly keyLeases: KeyLeases;
   private readonly databases = new Map<string, Database>();
   private readonly pairs = new Map<string, { at: number; context: Promise<TableContext> }>();
   private readonly resolvers = new Map<string, Promise<CustomResolver>>();
@@ -51,7 +51,7 @@ export class Runtime {
     this.redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
     this.queues = new RowsyncQueues(config, this.redis);
     this.progress = new RunProgress(this.redis, config.redis.prefix);
-    this.laneLocks = new LaneLocks(this.redis, config.redis.prefix);
+    this.keyLeases = new KeyLeases(this.redis, config.redis.prefix);
   }
 
   pipeline(name: string): PipelineConfig {

@@ -61,8 +61,8 @@ export async function startWorkers(runtime: Runtime, concurrency: Partial<Worker
       ...options, concurrency: limits.chunk,
     }),
     ...runtime.queues.apply.map(
-      (queue, lane) =>
-        new Worker<ApplyPayload>(queue.name, logged('apply', (job) => applyGate(() => processApply(job, lane, runtime))), {
+      (queue) =>
+        new Worker<ApplyPayload>(queue.name, logged('apply', (job) => applyGate(() => processApply(job, runtime))), {
           ...options, concurrency: 1,
         }),
     ),

@@ -7,18 +7,23 @@ import type { KeyTuple, TableShape } from '../dialect/types.js';
  * One lane runs one sync at a time across all workers: two syncs of one key never overlap.
  */
 export function laneOf(table: string, keyText: string, lanes: number): number {
+  return keyHash(table, keyText) % lanes;
+}
+
+/** FNV-1a 32-bit of (table, canonical key identity): lanes are this mod L, key leases this itself. */
+export function keyHash(table: string, keyText: string): number {
   let hash = 0x811c9dc5;
   const text = `${table}\u0000${keyText}`;
   for (let index = 0; index < text.length; index += 1) {
     hash ^= text.charCodeAt(index);
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
-  return hash % lanes;
+  return hash;
 }
 
-/** The distinct lanes `keys` route to, ascending. */
-export function lanesOf(shape: TableShape, keys: readonly KeyTuple[], lanes: number): number[] {
-  return [...new Set(keys.map((key) => laneOf(shape.table, keyIdentity(shape, key), lanes)))].sort((a, b) => a - b);
+/** The key-lease ids of `keys` (see coordination/key-leases.ts). */
+export function leaseIdsOf(shape: TableShape, keys: readonly KeyTuple[]): number[] {
+  return keys.map((key) => keyHash(shape.table, keyIdentity(shape, key)));
 }
 
 /** Groups keys by lane, then cuts each lane's keys into batches of at most `batchSize`. */

@@ -1,12 +1,13 @@
 /**
  * A full reconcile run through BullMQ (run -> table -> chunk -> apply lanes) on real servers, for
  * every engine pair: exact detection of the injected drift, repair to row-by-row equality, a second
- * run finding nothing, a dry run writing nothing, a keyless table reported by name, and the lane
- * leases: a chunk syncs its few differing keys itself, and when the leases stay taken hands its keys
+ * run finding nothing, a dry run writing nothing, a keyless table reported by name, and the key
+ * leases: a chunk syncs its few differing keys itself, and when their leases stay taken hands them
  * to the lanes, whose jobs write nothing until the lease holder lets go.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApplyPayload } from '../../jobs/apply.job.js';
+import { leaseIdsOf } from '../../src/sync/lanes.js';
 import type { RunReport, TableReport } from '../../src/reconcile/report.js';
 import { createHarness, type Harness } from '../support/harness.js';
 import { DRIFT, ORDER_COUNT, expectEqualTables, injectDrift, orderRow, seedOrders, type Tables } from '../support/orders-fixture.js';
@@ -72,7 +73,7 @@ describe.each(ENGINE_PAIRS)('reconcile %s -> %s', (sourceEngine, targetEngine) =
     expect(await expectEqualTables(harness.source, harness.target, tables.lines)).toEqual([]);
   });
 
-  it('a chunk with a few differing keys syncs them itself under the lane leases: no apply job', async () => {
+  it('a chunk with a few differing keys syncs them itself under their leases: no apply job', async () => {
     // One differing chunk, so no other chunk of the run holds a lease it needs (under load, chunks
     // that wait out INLINE_LEASE_WAIT_MS for each other hand their keys to the lanes, as they should).
     await harness.target.applyChanges(tables.orders.target, { upserts: [orderRow(7, 2), orderRow(8, 2)], deletes: [[9]] });
@@ -91,11 +92,11 @@ describe.each(ENGINE_PAIRS)('reconcile %s -> %s', (sourceEngine, targetEngine) =
     return jobs.flat().map((job) => job.data as ApplyPayload).filter((data) => data.runId === runId);
   }
 
-  it('while every lane lease is held elsewhere, the keys go to the lanes and nothing is written until it is freed', async () => {
+  it('while the leases of the differing keys are held elsewhere, the keys go to the lanes and nothing is written until they are freed', async () => {
     await injectDrift(harness.target, tables);
     const drifted = await harness.target.checksumRange(tables.orders.target, {});
-    const lanes = Array.from({ length: harness.config.workers.lanes }, (_, lane) => lane);
-    const lease = (await harness.runtime.laneLocks.tryHold(lanes))!;
+    const driftKeys = [...DRIFT.changed, ...DRIFT.missing, ...DRIFT.extra].map((id) => [id]);
+    const lease = (await harness.runtime.keyLeases.tryHold(leaseIdsOf(tables.orders.source, driftKeys)))!;
     expect(lease).toBeDefined();
     const runId = `p.leased-${sourceEngine}-${targetEngine}`;
     const outcome = harness.run({ runId });
@@ -106,6 +107,8 @@ describe.each(ENGINE_PAIRS)('reconcile %s -> %s', (sourceEngine, targetEngine) =
         waiting = await applyJobsOf(runId);
       }
       expect(waiting.length).toBeGreaterThan(0);
+      // Leases are per key: order_lines' differing keys were synced by their chunks meanwhile.
+      expect(waiting.every((payload) => payload.table === 'orders')).toBe(true);
       await sleep(300);
       expect(await harness.target.checksumRange(tables.orders.target, {})).toEqual(drifted);
     } finally {

@@ -1,19 +1,19 @@
 /**
- * Apply-lane leases on a real Redis: a set of lanes is taken all at once or not at all, a holder
+ * Per-key leases on a real Redis: a set of key hashes is taken all at once or not at all, a holder
  * frees only its own leases, a renewing holder keeps them past one lease, one that stops renewing
  * (a process killed with -9) loses them after one lease, and `hold` waits for a release or gives up.
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LaneLocks } from '../../src/coordination/lane-locks.js';
+import { KeyLeases } from '../../src/coordination/key-leases.js';
 import { testServers } from '../support/servers.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('LaneLocks', () => {
+describe('KeyLeases', () => {
   let redis: Redis;
-  const prefix = `t-lanes-${randomBytes(4).toString('hex')}`;
+  const prefix = `t-leases-${randomBytes(4).toString('hex')}`;
 
   beforeAll(() => {
     redis = new Redis(testServers().redisUrl, { maxRetriesPerRequest: null });
@@ -25,12 +25,12 @@ describe('LaneLocks', () => {
     await redis.quit();
   });
 
-  it('takes a set of lanes all at once or none of them', async () => {
-    const locks = new LaneLocks(redis, `${prefix}-a`);
+  it('takes a set of keys all at once or none of them', async () => {
+    const locks = new KeyLeases(redis, `${prefix}-a`);
     const first = (await locks.tryHold([2, 0, 2]))!;
     expect(first).toBeDefined();
     expect(await locks.held([0, 1, 2, 3])).toEqual([0, 2]);
-    // Lane 2 is taken: nothing of [1, 2, 3] is taken, lane 1 and 3 stay free.
+    // Key 2 is taken: nothing of [1, 2, 3] is taken, keys 1 and 3 stay free.
     expect(await locks.tryHold([1, 2, 3])).toBeUndefined();
     expect(await locks.held([0, 1, 2, 3])).toEqual([0, 2]);
     const other = (await locks.tryHold([1, 3]))!;
@@ -42,10 +42,10 @@ describe('LaneLocks', () => {
   });
 
   it('a holder whose lease expired and was taken over does not free the new holder', async () => {
-    const locks = new LaneLocks(redis, `${prefix}-b`, { leaseMs: 200 });
+    const locks = new KeyLeases(redis, `${prefix}-b`, { leaseMs: 200 });
     const stale = (await locks.tryHold([5]))!;
     // Simulate a holder that stopped renewing (its process paused or was killed): drop its renewal.
-    await redis.del(`${prefix}-b:lane-lease:5`);
+    await redis.del(`${prefix}-b:key-lease:5`);
     const fresh = (await locks.tryHold([5]))!;
     expect(fresh).toBeDefined();
     await stale.release();
@@ -55,12 +55,12 @@ describe('LaneLocks', () => {
   });
 
   it('keeps its leases past one lease while it renews them, and loses them one lease after it stops', async () => {
-    const locks = new LaneLocks(redis, `${prefix}-c`, { leaseMs: 300 });
+    const locks = new KeyLeases(redis, `${prefix}-c`, { leaseMs: 300 });
     const lease = (await locks.tryHold([1]))!;
     await sleep(900);
     expect(await locks.tryHold([1])).toBeUndefined();
     // An abandoned lease: taken with the same Lua as tryHold, never renewed.
-    await redis.set(`${prefix}-c:lane-lease:2`, 'killed-holder', 'PX', 300);
+    await redis.set(`${prefix}-c:key-lease:2`, 'killed-holder', 'PX', 300);
     expect(await locks.tryHold([2])).toBeUndefined();
     await sleep(450);
     const after = await locks.tryHold([2]);
@@ -70,7 +70,7 @@ describe('LaneLocks', () => {
   });
 
   it('hold waits for the holder to let go, or gives up after maxWaitMs', async () => {
-    const locks = new LaneLocks(redis, `${prefix}-d`);
+    const locks = new KeyLeases(redis, `${prefix}-d`);
     const holder = (await locks.tryHold([0, 1]))!;
     const started = Date.now();
     expect(await locks.hold([1], 150)).toBeUndefined();
