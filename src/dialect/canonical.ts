@@ -6,9 +6,11 @@ import type { BucketChecksum, PortableValue, RangeChecksum, Row, TableShape, Val
  *
  * A row renders to the concatenation of one token per column, in shape order. Two token forms, by kind:
  *   - free text (text, json), whose canonical text may contain any character:
- *       NULL -> `N`, any other -> `<length>:<text>`, `length` in Unicode code points (MySQL
- *       CHAR_LENGTH, PostgreSQL char_length). The length prefix makes the concatenation unambiguous:
- *       no value can imitate a column boundary, and NULL (`N`) differs from '' (`0:`).
+ *       NULL -> `N`, any other -> `<length>:<text>`, `length` in bytes of the UTF-8 text (MySQL
+ *       OCTET_LENGTH, PostgreSQL octet_length of the UTF-8 bytes). The length prefix makes the
+ *       concatenation unambiguous: no value can imitate a column boundary, and NULL (`N`) differs
+ *       from '' (`0:`). Bytes, not characters: MariaDB knows a string's byte length without reading
+ *       it, while counting characters decodes every byte (6% of a checksum scan of the bench table).
  *   - every other kind, whose canonical text never contains `|` and is never `N`:
  *       NULL -> `N|`, any other -> `<text>|`. No length to compute: that is most of a row's
  *       rendering cost in SQL (measured on MariaDB: the length-prefixed form of every column made a
@@ -67,7 +69,7 @@ export function canonicalToken(kind: ValueKind, value: PortableValue): string {
   if (!isFreeText(kind)) return value === null ? 'N|' : `${canonicalText(kind, value)}|`;
   if (value === null) return 'N';
   const text = canonicalText(kind, value);
-  return `${codePointLength(text)}:${text}`;
+  return `${Buffer.byteLength(text, 'utf8')}:${text}`;
 }
 
 /** True when the two values render to the same canonical text (NULL equals only NULL). */
@@ -162,11 +164,6 @@ export function sameChecksum(a: RangeChecksum, b: RangeChecksum): boolean {
   return a.count === b.count && a.sum === b.sum;
 }
 
-function codePointLength(text: string): number {
-  let length = 0;
-  for (const _ of text) length += 1;
-  return length;
-}
 
 /** `1.10` -> `1.1`, `2.000` -> `2`, `-0.0` -> `0`; digits are never rounded. */
 export function canonicalDecimal(text: string): string {

@@ -74,8 +74,9 @@ describe('row tokens', () => {
     expect(rowHash(shape, [1, '1:a', 'N'])).not.toBe(rowHash(shape, [1, '1:aN', null]));
   });
 
-  it('counts code points, not UTF-16 units', () => {
-    expect(canonicalToken('text', '😀é')).toBe('2:😀é');
+  it('counts the bytes of the UTF-8 text, not characters or UTF-16 units', () => {
+    expect(canonicalToken('text', '😀é')).toBe('6:😀é');
+    expect(canonicalToken('text', 'abc')).toBe('3:abc');
   });
 });
 

@@ -352,14 +352,15 @@ function withMicroseconds(column: string, digits: number): string {
 }
 
 /**
- * `N` for NULL, else `<CHAR_LENGTH>:<text>` for free text and `<text>|` for the other kinds. Only
+ * `N` for NULL, else `<OCTET_LENGTH>:<text>` for free text and `<text>|` for the other kinds. Only
  * inside `rowHashExpr`'s binary CONCAT: each piece is taken as the bytes of its own character set,
  * which textExpr made UTF-8 (the other kinds render ASCII).
  */
 export function canonicalTokenExpr(column: ShapeColumn): string {
   if (column.kind === 'text') {
     const text = canonicalTextExpr(column);
-    return `IF(${quoteIdentifier(column.name)} IS NULL, 'N', CONCAT(CHAR_LENGTH(${text}), ':', ${text}))`;
+    // textExpr made the text UTF-8, so its byte length is the UTF-8 length canonical.ts counts.
+    return `IF(${quoteIdentifier(column.name)} IS NULL, 'N', CONCAT(OCTET_LENGTH(${text}), ':', ${text}))`;
   }
   // Delimited token. IF evaluates the text once; the NULL test is on the column, not the text, so a
   // text that comes out NULL for a non-NULL value (HEX of a blob over max_allowed_packet) makes the

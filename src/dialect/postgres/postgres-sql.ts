@@ -166,11 +166,14 @@ export function canonicalTextSql(column: ShapeColumn): string {
   }
 }
 
-/** `N` for NULL, else `<char_length>:<canonical text>`. */
+/**
+ * `N` for NULL, else `<UTF-8 byte length>:<canonical text>`. convert_to gives the UTF-8 bytes whatever
+ * the database encoding (in a UTF-8 database it only copies them).
+ */
 export function tokenSql(column: ShapeColumn): string {
   const q = quoteIdentifier(column.name);
   const text = canonicalTextSql(column);
-  if (column.kind === 'text') return `CASE WHEN ${q} IS NULL THEN 'N' ELSE char_length(${text})::text || ':' || ${text} END`;
+  if (column.kind === 'text') return `CASE WHEN ${q} IS NULL THEN 'N' ELSE octet_length(convert_to(${text}, 'UTF8'))::text || ':' || ${text} END`;
   // Delimited token (canonical.ts). The NULL test is on the column: a text expression that came out
   // NULL for a value would make the whole row NULL (and fail loudly) instead of passing for NULL.
   return `CASE WHEN ${q} IS NULL THEN 'N' ELSE ${text} END || '|'`;
