@@ -18,9 +18,14 @@ export type RunOutcome =
   | { readonly kind: 'failed'; readonly reason: string }
   | { readonly kind: 'missing' };
 
+/** Poll interval once every planned chunk is done: the run is then a few job steps from its end. */
+const FINISHING_POLL_MS = 50;
+
 /**
  * Polls a run until it completes, fails, or one of its jobs sits in a failed set (attempts exhausted:
- * the run waits for it to be retried). `onProgress` receives the run's live counters.
+ * the run waits for it to be retried). `onProgress` receives the run's live counters. Polls every
+ * `intervalMs`, and every 50 ms once all planned chunks are done, so that the report does not wait
+ * up to a whole interval after the run has ended.
  */
 export async function watchRun(
   runtime: Runtime,
@@ -42,7 +47,8 @@ export async function watchRun(
       options.onProgress?.(await runtime.progress.read(runId));
       return { kind: 'completed', report: final.returnvalue as RunReport };
     }
-    options.onProgress?.(await runtime.progress.read(runId));
+    const counts = await runtime.progress.read(runId);
+    options.onProgress?.(counts);
     // Failed sets are scanned every few polls: they are larger than one job lookup.
     if (polls % 4 === 3) {
       const stuck = await findStuckJobs(runtime, runId);
@@ -50,7 +56,8 @@ export async function watchRun(
     }
     polls += 1;
     if (options.signal?.aborted) return { kind: 'missing' };
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    const finishing = counts.tablesPlanned > 0 && counts.chunksDone >= counts.chunksPlanned;
+    await new Promise((resolve) => setTimeout(resolve, finishing ? Math.min(FINISHING_POLL_MS, intervalMs) : intervalMs));
   }
 }
 
