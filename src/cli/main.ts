@@ -4,13 +4,6 @@ import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, RowsyncError } from '../errors/index.js';
 import { redactSecrets } from '../logging/logger.js';
-import type { boardCommand } from './commands/board.js';
-import type { reconcileCommand } from './commands/reconcile.js';
-import type { retryCommand } from './commands/retry.js';
-import type { schedulerCommand } from './commands/scheduler.js';
-import type { startCommand } from './commands/start.js';
-import type { statusCommand } from './commands/status.js';
-import type { workerCommand } from './commands/worker.js';
 
 /** Exit codes: 0 done, 1 the run (or a job of it) failed, 2 usage or configuration error. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;

@@ -164,7 +164,6 @@ export function sameChecksum(a: RangeChecksum, b: RangeChecksum): boolean {
   return a.count === b.count && a.sum === b.sum;
 }
 
-
 /** `1.10` -> `1.1`, `2.000` -> `2`, `-0.0` -> `0`; digits are never rounded. */
 export function canonicalDecimal(text: string): string {
   let result = text.trim();

@@ -286,7 +286,7 @@ export function keysPredicate(shape: TableShape, keys: readonly KeyTuple[]): str
 }
 
 // ------------------------------------------------------------------------------------------------
-// canonical text (see canonical.ts; every expression yields utf8mb4 text)
+// canonical text (see canonical.ts; inside rowHashExpr's binary CONCAT every token is UTF-8 bytes)
 
 /**
  * The canonical text of a non-null value of the column, as SQL. Only for kinds rendered in SQL, and
@@ -340,7 +340,7 @@ export function canonicalTextExpr(column: ShapeColumn): string {
 }
 
 /** Fraction digits of a `datetime(n)`, `timestamp(n)` or `time(n)` column (0 without `(n)`). */
-export function fractionDigits(nativeType: string): number {
+function fractionDigits(nativeType: string): number {
   const match = /^[a-z]+\s*\(\s*(\d+)\s*\)/i.exec(nativeType.trim());
   return match ? Number(match[1]) : 0;
 }
