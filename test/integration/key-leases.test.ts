@@ -26,56 +26,56 @@ describe('KeyLeases', () => {
   });
 
   it('takes a set of keys all at once or none of them', async () => {
-    const locks = new KeyLeases(redis, `${prefix}-a`);
-    const first = (await locks.tryHold([2, 0, 2]))!;
+    const leases = new KeyLeases(redis, `${prefix}-a`);
+    const first = (await leases.tryHold([2, 0, 2]))!;
     expect(first).toBeDefined();
-    expect(await locks.held([0, 1, 2, 3])).toEqual([0, 2]);
+    expect(await leases.held([0, 1, 2, 3])).toEqual([0, 2]);
     // Key 2 is taken: nothing of [1, 2, 3] is taken, keys 1 and 3 stay free.
-    expect(await locks.tryHold([1, 2, 3])).toBeUndefined();
-    expect(await locks.held([0, 1, 2, 3])).toEqual([0, 2]);
-    const other = (await locks.tryHold([1, 3]))!;
+    expect(await leases.tryHold([1, 2, 3])).toBeUndefined();
+    expect(await leases.held([0, 1, 2, 3])).toEqual([0, 2]);
+    const other = (await leases.tryHold([1, 3]))!;
     expect(other).toBeDefined();
     await first.release();
-    expect(await locks.held([0, 1, 2, 3])).toEqual([1, 3]);
+    expect(await leases.held([0, 1, 2, 3])).toEqual([1, 3]);
     await other.release();
-    expect(await locks.held([0, 1, 2, 3])).toEqual([]);
+    expect(await leases.held([0, 1, 2, 3])).toEqual([]);
   });
 
   it('a holder whose lease expired and was taken over does not free the new holder', async () => {
-    const locks = new KeyLeases(redis, `${prefix}-b`, { leaseMs: 200 });
-    const stale = (await locks.tryHold([5]))!;
-    // Simulate a holder that stopped renewing (its process paused or was killed): drop its renewal.
+    const leases = new KeyLeases(redis, `${prefix}-b`, { leaseMs: 200 });
+    const stale = (await leases.tryHold([5]))!;
+    // The stale holder's lease ran out (its process paused past a lease): deleted here instead of waited for.
     await redis.del(`${prefix}-b:key-lease:5`);
-    const fresh = (await locks.tryHold([5]))!;
+    const fresh = (await leases.tryHold([5]))!;
     expect(fresh).toBeDefined();
     await stale.release();
-    expect(await locks.held([5])).toEqual([5]);
+    expect(await leases.held([5])).toEqual([5]);
     await fresh.release();
-    expect(await locks.held([5])).toEqual([]);
+    expect(await leases.held([5])).toEqual([]);
   });
 
   it('keeps its leases past one lease while it renews them, and loses them one lease after it stops', async () => {
-    const locks = new KeyLeases(redis, `${prefix}-c`, { leaseMs: 300 });
-    const lease = (await locks.tryHold([1]))!;
+    const leases = new KeyLeases(redis, `${prefix}-c`, { leaseMs: 300 });
+    const lease = (await leases.tryHold([1]))!;
     await sleep(900);
-    expect(await locks.tryHold([1])).toBeUndefined();
-    // An abandoned lease: taken with the same Lua as tryHold, never renewed.
+    expect(await leases.tryHold([1])).toBeUndefined();
+    // An abandoned lease, as tryHold stores one, never renewed (its holder was killed with -9).
     await redis.set(`${prefix}-c:key-lease:2`, 'killed-holder', 'PX', 300);
-    expect(await locks.tryHold([2])).toBeUndefined();
+    expect(await leases.tryHold([2])).toBeUndefined();
     await sleep(450);
-    const after = await locks.tryHold([2]);
+    const after = await leases.tryHold([2]);
     expect(after).toBeDefined();
     await after!.release();
     await lease.release();
   });
 
   it('hold waits for the holder to let go, or gives up after maxWaitMs', async () => {
-    const locks = new KeyLeases(redis, `${prefix}-d`);
-    const holder = (await locks.tryHold([0, 1]))!;
+    const leases = new KeyLeases(redis, `${prefix}-d`);
+    const holder = (await leases.tryHold([0, 1]))!;
     const started = Date.now();
-    expect(await locks.hold([1], 150)).toBeUndefined();
+    expect(await leases.hold([1], 150)).toBeUndefined();
     expect(Date.now() - started).toBeGreaterThanOrEqual(100);
-    const waiting = locks.hold([1]);
+    const waiting = leases.hold([1]);
     setTimeout(() => void holder.release(), 200);
     const lease = await waiting;
     expect(lease).toBeDefined();
