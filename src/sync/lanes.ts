@@ -4,7 +4,8 @@ import type { KeyTuple, TableShape } from '../dialect/types.js';
 /**
  * The apply lane of a key: hash(table, key) mod lanes (FNV-1a over the canonical key identity, so
  * every process, whatever engine it read the key from, routes the same key to the same lane).
- * One lane runs one sync at a time across all workers: two syncs of one key never overlap.
+ * One lane runs one job at a time across all workers; that two syncs of one key never overlap, also
+ * with a chunk job syncing keys itself, is the key leases' work (coordination/key-leases.ts).
  */
 export function laneOf(table: string, keyText: string, lanes: number): number {
   return keyHash(table, keyText) % lanes;
