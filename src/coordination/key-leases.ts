@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { pollWithBackoff } from './poll.js';
 
 /** KEYS: lease keys. ARGV: token, lease ms. All or none: one lease held elsewhere fails the set. */
 const ACQUIRE_ALL = `
@@ -82,16 +83,8 @@ export class KeyLeases {
    * Waits (polling with backoff up to 50 ms) until it holds every lease in `ids`. With `maxWaitMs`,
    * gives up after that long and returns undefined.
    */
-  async hold(ids: readonly number[], maxWaitMs = Number.POSITIVE_INFINITY): Promise<KeyLease | undefined> {
-    const deadline = Date.now() + maxWaitMs;
-    let delay = 2;
-    for (;;) {
-      const lease = await this.tryHold(ids);
-      if (lease) return lease;
-      if (Date.now() + delay > deadline) return undefined;
-      await new Promise((resolve) => setTimeout(resolve, delay + Math.random() * delay));
-      delay = Math.min(50, delay * 2);
-    }
+  hold(ids: readonly number[], maxWaitMs = Number.POSITIVE_INFINITY): Promise<KeyLease | undefined> {
+    return pollWithBackoff(() => this.tryHold(ids), { firstDelayMs: 2, maxDelayMs: 50, maxWaitMs });
   }
 
   /** Which of `ids` are leased right now, by anyone (for tests). */

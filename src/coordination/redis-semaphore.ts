@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { pollWithBackoff } from './poll.js';
 
 /**
  * Every time below is Redis's own clock (TIME, in ms), never a client's: workers on machines whose
@@ -67,11 +68,7 @@ export class RedisSemaphore {
   /** Runs `task` while holding a slot; waits (polling with backoff up to 100 ms) for a free one. */
   async run<T>(task: () => Promise<T>): Promise<T> {
     const token = randomUUID();
-    let delay = 5;
-    while (!(await this.tryAcquire(token))) {
-      await new Promise((resolve) => setTimeout(resolve, delay + Math.random() * delay));
-      delay = Math.min(100, delay * 2);
-    }
+    await pollWithBackoff(async () => ((await this.tryAcquire(token)) ? true : undefined), { firstDelayMs: 5, maxDelayMs: 100 });
     const renewal = setInterval(() => {
       void this.redis.eval(RENEW, 1, this.key, token, String(this.leaseMs)).catch(() => undefined);
     }, Math.max(100, Math.floor(this.leaseMs / 3)));

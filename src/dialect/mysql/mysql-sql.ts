@@ -299,18 +299,18 @@ export function canonicalTextExpr(column: ShapeColumn): string {
   const family = nativeFamily(column.nativeType);
   switch (column.kind) {
     case 'integer':
-      return family === 'bit' ? `CAST(${c} + 0 AS CHAR)` : family === 'integer' ? c : `CAST(${c} AS CHAR)`;
+      return numberText(c, family);
     case 'decimal': {
       // canonicalDecimal: trailing fraction zeros and the '.' go. MariaDB/MySQL print a DECIMAL with
       // exactly its scale's fraction digits, so a column with scale > 0 always has a '.' to trim
       // after, and one with scale 0 (or an integer type agreed as decimal) has nothing to trim.
       // DECIMAL has no negative zero on these servers (CAST(-0.00 AS DECIMAL(5,2)) is '0.00').
-      const text = family === 'bit' ? `CAST(${c} + 0 AS CHAR)` : family === 'integer' || family === 'decimal' ? c : `CAST(${c} AS CHAR)`;
+      const text = numberText(c, family);
       return decimalScale(column.nativeType) > 0 ? `TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM ${text}))` : text;
     }
     case 'boolean':
       // BIT(1) reads as a number 0/1 in Node; `+ 0` gives its digits in SQL. TINYINT(1) may hold 2.
-      return family === 'bit' ? `CAST(${c} + 0 AS CHAR)` : family === 'integer' ? c : `CAST(${c} AS CHAR)`;
+      return numberText(c, family);
     case 'text':
       // Byte-exact. CHAR(n) trailing spaces are stripped on read by MariaDB, as by PostgreSQL's char(n)::text.
       return textExpr(column);
@@ -337,6 +337,15 @@ export function canonicalTextExpr(column: ShapeColumn): string {
       throw new Error(`unknown kind ${String(unreachable)}`);
     }
   }
+}
+
+/**
+ * A number column's digits: a BIT's through `+ 0` (its bare value is bytes), an integer's or
+ * decimal's as the bare column (CONCAT prints exactly what CAST AS CHAR would), anything else CAST.
+ */
+function numberText(c: string, family: NativeFamily): string {
+  if (family === 'bit') return `CAST(${c} + 0 AS CHAR)`;
+  return family === 'integer' || family === 'decimal' ? c : `CAST(${c} AS CHAR)`;
 }
 
 /** Fraction digits of a `datetime(n)`, `timestamp(n)` or `time(n)` column (0 without `(n)`). */
