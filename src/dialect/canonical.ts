@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { BucketChecksum, PortableValue, RangeChecksum, Row, TableShape, ValueKind } from './types.js';
+import type { BucketChecksum, PortableValue, RangeChecksum, Row, ShapeColumn, TableShape, ValueKind } from './types.js';
 
 /**
  * The canonical row text: the contract that makes two engines agree.
@@ -97,12 +97,27 @@ export function rowHash(shape: TableShape, row: Row): string {
       sqlTokens += token;
     }
   });
-  return anyNode ? finishRowHash(md5Hex(sqlTokens), nodeTokens) : md5Hex(sqlTokens);
+  return anyNode ? md5Hex(md5Hex(sqlTokens) + nodeTokens) : md5Hex(sqlTokens);
 }
 
-/** Completes a row hash whose SQL part the database computed: md5(sqlPartHex + node tokens). */
-export function finishRowHash(sqlPartHex: string, nodeTokens: string): string {
-  return md5Hex(sqlPartHex + nodeTokens);
+/**
+ * Completes a row hash whose SQL part the database computed: md5(sqlPartHex + the tokens of the
+ * node-hashed columns), or sqlPartHex itself when there are none (as `rowHash`). The value of
+ * `nodeColumns[i]` is `raw[offset + i]` as the driver returned it; `read` makes it portable.
+ */
+export function finishRowHash(
+  sqlPartHex: string,
+  nodeColumns: readonly ShapeColumn[],
+  raw: readonly unknown[],
+  offset: number,
+  read: (column: ShapeColumn, value: unknown) => PortableValue,
+): string {
+  if (nodeColumns.length === 0) return sqlPartHex;
+  let tokens = '';
+  nodeColumns.forEach((column, index) => {
+    tokens += canonicalToken(column.kind, read(column, raw[offset + index]));
+  });
+  return md5Hex(sqlPartHex + tokens);
 }
 
 export function md5Hex(text: string): string {

@@ -4,7 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import { createPool, type Pool } from 'mysql2/promise';
-import { BucketAccumulator, ChecksumAccumulator, canonicalToken, finishRowHash, keyIdentity, rowHash } from '../canonical.js';
+import { BucketAccumulator, ChecksumAccumulator, finishRowHash, keyIdentity, rowHash } from '../canonical.js';
 import { CONFLICTS_TABLE, conflictRow } from '../conflicts-table.js';
 import type { DatabaseOptions } from '../create-database.js';
 import { bucketKeyColumn, rangeList, type Database } from '../dialect.js';
@@ -184,13 +184,7 @@ export class MysqlDatabase implements Database {
       }
       return rows.map((raw) => {
         const key = keys.map((column, index) => toPortable(column, raw[index]));
-        const sqlPart = raw[keys.length] as string;
-        if (nodeColumns.length === 0) return { key, hash: sqlPart };
-        let tokens = '';
-        nodeColumns.forEach((column, index) => {
-          tokens += canonicalToken(column.kind, toPortable(column, raw[keys.length + 1 + index]));
-        });
-        return { key, hash: finishRowHash(sqlPart, tokens) };
+        return { key, hash: finishRowHash(raw[keys.length] as string, nodeColumns, raw, keys.length + 1, toPortable) };
       });
     });
   }
@@ -346,11 +340,7 @@ export class MysqlDatabase implements Database {
     for await (const raw of this.stream(sql)) {
       const sqlPart = raw[1];
       if (typeof sqlPart !== 'string') return undefined;
-      let tokens = '';
-      nodeColumns.forEach((column, index) => {
-        tokens += canonicalToken(column.kind, toPortable(column, raw[index + 2]));
-      });
-      accumulator.add(toPortable(key, raw[0]), finishRowHash(sqlPart, tokens));
+      accumulator.add(toPortable(key, raw[0]), finishRowHash(sqlPart, nodeColumns, raw, 2, toPortable));
     }
     return accumulator.result();
   }
@@ -376,11 +366,7 @@ export class MysqlDatabase implements Database {
     for await (const raw of this.stream(sql)) {
       const sqlPart = raw[0];
       if (typeof sqlPart !== 'string') return undefined;
-      let tokens = '';
-      nodeColumns.forEach((column, index) => {
-        tokens += canonicalToken(column.kind, toPortable(column, raw[index + 1]));
-      });
-      accumulator.add(finishRowHash(sqlPart, tokens));
+      accumulator.add(finishRowHash(sqlPart, nodeColumns, raw, 1, toPortable));
     }
     return accumulator.result();
   }

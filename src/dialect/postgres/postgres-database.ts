@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { ConfigError } from '../../errors/index.js';
-import { BucketAccumulator, ChecksumAccumulator, canonicalToken, finishRowHash, keyIdentity } from '../canonical.js';
+import { BucketAccumulator, ChecksumAccumulator, finishRowHash, keyIdentity } from '../canonical.js';
 import type { DatabaseOptions } from '../create-database.js';
 import { CONFLICTS_TABLE, conflictRow } from '../conflicts-table.js';
 import { bucketKeyColumn, rangeList, type Database } from '../dialect.js';
@@ -124,12 +124,7 @@ export class PostgresDatabase implements Database {
     );
     return rows.map((raw) => {
       const key = keys.map((column, index) => normalizeValue(column, raw[index]));
-      const sqlPart = String(raw[keys.length]);
-      if (nodeColumns.length === 0) return { key, hash: sqlPart };
-      const tokens = nodeColumns
-        .map((column, index) => canonicalToken(column.kind, normalizeValue(column, raw[keys.length + 1 + index])))
-        .join('');
-      return { key, hash: finishRowHash(sqlPart, tokens) };
+      return { key, hash: finishRowHash(String(raw[keys.length]), nodeColumns, raw, keys.length + 1, normalizeValue) };
     });
   }
 
@@ -177,10 +172,7 @@ export class PostgresDatabase implements Database {
       `FROM ${this.tableName(shape)} WHERE ${where}`;
     const accumulator = new ChecksumAccumulator();
     await this.streamRows(sql, params.values, (row) => {
-      const nodeTokens = nodeColumns
-        .map((column, index) => canonicalToken(column.kind, normalizeValue(column, row[index + 1])))
-        .join('');
-      accumulator.add(finishRowHash(String(row[0]), nodeTokens));
+      accumulator.add(finishRowHash(String(row[0]), nodeColumns, row, 1, normalizeValue));
     });
     return accumulator.result();
   }
@@ -233,10 +225,7 @@ export class PostgresDatabase implements Database {
       `FROM ${this.tableName(shape)} WHERE ${where}`;
     const accumulator = new BucketAccumulator(width);
     await this.streamRows(sql, params.values, (row) => {
-      const nodeTokens = nodeColumns
-        .map((column, index) => canonicalToken(column.kind, normalizeValue(column, row[index + 2])))
-        .join('');
-      accumulator.add(normalizeValue(key, row[0]), finishRowHash(String(row[1]), nodeTokens));
+      accumulator.add(normalizeValue(key, row[0]), finishRowHash(String(row[1]), nodeColumns, row, 2, normalizeValue));
     });
     return accumulator.result();
   }
