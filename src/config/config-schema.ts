@@ -13,6 +13,7 @@ export const CDC_MODES = ['binlog', 'logical', 'polling'] as const;
 
 export type CompareMode = (typeof COMPARE_MODES)[number];
 export type ConflictPolicy = (typeof CONFLICT_POLICIES)[number];
+export type CdcMode = (typeof CDC_MODES)[number];
 
 const connectionSchema = z.union([
   z.string().min(1),
@@ -28,6 +29,29 @@ const connectionSchema = z.union([
   }),
 ]);
 
+/**
+ * The write policy: how every write to a target decides between the source's and the target's row.
+ * It belongs to the pipeline (reconcile, CDC and bidirectional sync all write through it); the same
+ * keys under `reconcile` override it for reconcile runs only.
+ */
+const writePolicyShape = {
+  /** What a write does when the target row exists and differs. @defaultValue 'source_wins' */
+  conflict: z.enum(CONFLICT_POLICIES).optional(),
+  /** Column whose newer value wins when `conflict` is 'timestamp'. @defaultValue 'updated_at' */
+  conflictColumn: z.string().min(1).optional(),
+  /** Per-table resolver module paths (relative to the config file) when `conflict` is 'custom'. */
+  resolvers: z.record(z.string(), z.string().min(1)).optional(),
+  /** Keys per sync (one target transaction). @defaultValue 500 */
+  applyBatchSize: positiveInt(10_000).optional(),
+};
+
+export const WRITE_POLICY_DEFAULTS = {
+  conflict: 'source_wins' as ConflictPolicy,
+  conflictColumn: 'updated_at',
+  resolvers: {} as Readonly<Record<string, string>>,
+  applyBatchSize: 500,
+};
+
 const reconcileSchema = z.strictObject({
   /** Cron expression (node-cron, 5 or 6 fields) for `rowsync scheduler`; unset: never scheduled. */
   schedule: z.string().min(1).optional(),
@@ -39,24 +63,37 @@ const reconcileSchema = z.strictObject({
   compare: z.enum(COMPARE_MODES).default('checksum'),
   /** Column compared when `compare` is 'timestamp'. @defaultValue 'updated_at' */
   timestampColumn: z.string().min(1).default('updated_at'),
-  /** What a write does when the target row exists and differs. @defaultValue 'source_wins' */
-  conflict: z.enum(CONFLICT_POLICIES).default('source_wins'),
-  /** Column whose newer value wins when `conflict` is 'timestamp'. @defaultValue 'updated_at' */
-  conflictColumn: z.string().min(1).default('updated_at'),
-  /** Per-table resolver module paths (relative to the config file) when `conflict` is 'custom'. */
-  resolvers: z.record(z.string(), z.string().min(1)).default({}),
+  /** Reconcile-only overrides of the pipeline's write policy (defaults: the pipeline's). */
+  ...writePolicyShape,
   /** Delete rows only the target has. @defaultValue true */
   deleteExtra: z.boolean().default(true),
   /** Attempts per chunk and apply job before it stays failed. @defaultValue 5 */
   attempts: positiveInt(100).default(5),
   /** First retry delay (exponential backoff). @defaultValue 1000 */
   backoffMs: z.number().int().min(0).max(3_600_000).default(1000),
-  /** Keys per apply job (one target transaction). @defaultValue 500 */
-  applyBatchSize: positiveInt(10_000).default(500),
 });
 
 const cdcSchema = z.strictObject({
-  mode: z.enum(CDC_MODES),
+  /** `binlog` (MySQL/MariaDB), `logical` (PostgreSQL) or `polling` (triggers). @defaultValue the source engine's log */
+  mode: z.enum(CDC_MODES).optional(),
+  /** Most changed keys per batch (one job per target). @defaultValue 1000 */
+  batchSize: positiveInt(100_000).default(1000),
+  /** A batch is cut at the first transaction end after this long, full or not (ms). @defaultValue 100 */
+  batchWindowMs: z.number().int().min(0).max(60_000).default(100),
+  /** Idle streams report (PostgreSQL: emit) a heartbeat this often (ms). @defaultValue 10000 */
+  heartbeatMs: z.number().int().min(100).max(3_600_000).default(10_000),
+  /** Binlog reader's replica server id, unique per MySQL server. @defaultValue derived from the pipeline name */
+  serverId: z.number().int().min(1).max(4_294_967_295).optional(),
+  /** Polling: how often an empty change table is read again (ms). @defaultValue 500 */
+  pollIntervalMs: z.number().int().min(10).max(600_000).default(500),
+  /** Batches queued and not yet applied per target before reading pauses (backpressure). @defaultValue 16 */
+  maxInFlightBatches: positiveInt(10_000).default(16),
+  /** Attempts per batch before it moves to the dead-letter queue. @defaultValue 5 */
+  attempts: positiveInt(100).default(5),
+  /** First retry delay of a batch (exponential backoff, ms). @defaultValue 1000 */
+  backoffMs: z.number().int().min(0).max(3_600_000).default(1000),
+  /** Reconcile every table on a first start without checkpoint (the initial snapshot). @defaultValue true */
+  initialReconcile: z.boolean().default(true),
 });
 
 const pipelineSchema = z.strictObject({
@@ -67,6 +104,7 @@ const pipelineSchema = z.strictObject({
   targets: z.array(z.string().min(1)).min(1),
   /** Tables to keep equal; omitted: every table of the source that has a primary key. */
   tables: z.array(z.string().min(1)).min(1).optional(),
+  ...writePolicyShape,
   reconcile: reconcileSchema.default(() => reconcileSchema.parse({})),
   cdc: cdcSchema.optional(),
 });
@@ -81,8 +119,10 @@ const workersSchema = z.strictObject({
       chunk: positiveInt(256).default(4),
       /** Jobs per worker across all apply lanes. @defaultValue 4 */
       apply: positiveInt(256).default(4),
+      /** CDC batches at once per worker process. @defaultValue 4 */
+      cdc: positiveInt(256).default(4),
     })
-    .default({ table: 2, chunk: 4, apply: 4 }),
+    .default({ table: 2, chunk: 4, apply: 4, cdc: 4 }),
   /**
    * Apply lanes: keys are routed by hash(table, key) mod lanes; each lane runs one job at a time
    * across all workers, which gives per-key mutual exclusion. Changing it while jobs are queued is
@@ -135,9 +175,25 @@ export interface ConnectionConfig {
   readonly maxConcurrentQueries: number | undefined;
 }
 
-export type ReconcileConfig = Readonly<ParsedConfig['pipelines'][number]['reconcile']>;
-export type PipelineConfig = Readonly<Omit<ParsedConfig['pipelines'][number], 'reconcile'>> & {
+/** The pipeline's write policy, defaults filled (see `writePolicyShape`). */
+export interface WritePolicyConfig {
+  readonly conflict: ConflictPolicy;
+  readonly conflictColumn: string;
+  readonly resolvers: Readonly<Record<string, string>>;
+  readonly applyBatchSize: number;
+}
+type ParsedPipeline = ParsedConfig['pipelines'][number];
+/** Reconcile settings with the write policy resolved (reconcile override, else the pipeline's). */
+export type ReconcileConfig = Readonly<Omit<ParsedPipeline['reconcile'], keyof WritePolicyConfig>> & WritePolicyConfig;
+export type CdcConfig = Readonly<Omit<NonNullable<ParsedPipeline['cdc']>, 'mode' | 'serverId'>> & {
+  readonly mode: CdcMode;
+  readonly serverId: number;
+};
+export type PipelineConfig = Readonly<Omit<ParsedPipeline, 'reconcile' | 'cdc' | keyof WritePolicyConfig>> & {
+  /** The pipeline-level write policy (CDC and bidirectional sync use it as is). */
+  readonly write: WritePolicyConfig;
   readonly reconcile: ReconcileConfig;
+  readonly cdc: CdcConfig | undefined;
 };
 export type WorkersConfig = Readonly<ParsedConfig['workers']>;
 

@@ -4,7 +4,11 @@ import { validate as validateCron } from 'node-cron';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
-import { configSchema, type Config, type ConnectionConfig, type PipelineConfig } from './config-schema.js';
+import { createHash } from 'node:crypto';
+import {
+  configSchema, WRITE_POLICY_DEFAULTS, type CdcConfig, type CdcMode, type Config, type ConnectionConfig, type PipelineConfig,
+  type WritePolicyConfig,
+} from './config-schema.js';
 
 /** Env var naming the config file when `--config` is not given. */
 export const CONFIG_ENV = 'ROWSYNC_CONFIG';
@@ -60,40 +64,58 @@ export function parseConfig(raw: unknown, options: { file?: string; env?: NodeJS
   }
 
   const names = new Set<string>();
-  parsed.pipelines.forEach((pipeline, index) => {
+  const pipelines: PipelineConfig[] = parsed.pipelines.map((input, index) => {
     const at = `pipelines[${index}]`;
-    if (names.has(pipeline.name)) fail(`${at}.name`, `duplicate pipeline name '${pipeline.name}'`);
-    names.add(pipeline.name);
-    if (!connections[pipeline.source]) fail(`${at}.source`, `unknown connection '${pipeline.source}'`);
-    pipeline.targets.forEach((target, targetIndex) => {
+    if (names.has(input.name)) fail(`${at}.name`, `duplicate pipeline name '${input.name}'`);
+    names.add(input.name);
+    if (!connections[input.source]) fail(`${at}.source`, `unknown connection '${input.source}'`);
+    input.targets.forEach((target, targetIndex) => {
       if (!connections[target]) fail(`${at}.targets[${targetIndex}]`, `unknown connection '${target}'`);
-      if (target === pipeline.source) fail(`${at}.targets[${targetIndex}]`, `'${target}' is also the source`);
+      if (target === input.source) fail(`${at}.targets[${targetIndex}]`, `'${target}' is also the source`);
     });
-    if (new Set(pipeline.targets).size !== pipeline.targets.length) fail(`${at}.targets`, 'duplicate target');
-    if (pipeline.tables && new Set(pipeline.tables).size !== pipeline.tables.length) fail(`${at}.tables`, 'duplicate table');
-    const { reconcile } = pipeline;
+    if (new Set(input.targets).size !== input.targets.length) fail(`${at}.targets`, 'duplicate target');
+    if (input.tables && new Set(input.tables).size !== input.tables.length) fail(`${at}.tables`, 'duplicate table');
+    const { conflict, conflictColumn, resolvers, applyBatchSize, reconcile: reconcileInput, cdc: cdcInput, ...rest } = input;
+    const write: WritePolicyConfig = {
+      conflict: conflict ?? WRITE_POLICY_DEFAULTS.conflict,
+      conflictColumn: conflictColumn ?? WRITE_POLICY_DEFAULTS.conflictColumn,
+      resolvers: resolvers ?? WRITE_POLICY_DEFAULTS.resolvers,
+      applyBatchSize: applyBatchSize ?? WRITE_POLICY_DEFAULTS.applyBatchSize,
+    };
+    const reconcile = {
+      ...reconcileInput,
+      conflict: reconcileInput.conflict ?? write.conflict,
+      conflictColumn: reconcileInput.conflictColumn ?? write.conflictColumn,
+      resolvers: reconcileInput.resolvers ?? write.resolvers,
+      applyBatchSize: reconcileInput.applyBatchSize ?? write.applyBatchSize,
+    };
     if (reconcile.schedule !== undefined && !validateCron(reconcile.schedule)) {
       fail(`${at}.reconcile.schedule`, `not a valid cron expression: '${reconcile.schedule}'`);
     }
     if (reconcile.timezone !== undefined && !isTimeZone(reconcile.timezone)) {
       fail(`${at}.reconcile.timezone`, `unknown time zone '${reconcile.timezone}'`);
     }
-    if (reconcile.conflict === 'custom') {
-      const tables = pipeline.tables ?? [];
-      if (Object.keys(reconcile.resolvers).length === 0) {
-        fail(`${at}.reconcile.resolvers`, "required when conflict is 'custom' (a module path per table)");
+    const checkResolvers = (policy: WritePolicyConfig, where: string) => {
+      if (policy.conflict !== 'custom') return;
+      if (Object.keys(policy.resolvers).length === 0) fail(`${where}resolvers`, "required when conflict is 'custom' (a module path per table)");
+      for (const table of input.tables ?? []) {
+        if (!policy.resolvers[table]) fail(`${where}resolvers.${table}`, "missing: conflict is 'custom'");
       }
-      for (const table of tables) {
-        if (!reconcile.resolvers[table]) fail(`${at}.reconcile.resolvers.${table}`, "missing: conflict is 'custom'");
-      }
+    };
+    checkResolvers(reconcile, `${at}.reconcile.`);
+    let cdc: CdcConfig | undefined;
+    if (cdcInput) {
+      checkResolvers(write, `${at}.`);
+      cdc = { ...cdcInput, mode: cdcMode(cdcInput.mode, connections[input.source]!.url, `${at}.cdc.mode`), serverId: cdcInput.serverId ?? defaultServerId(parsed.redis.prefix, input.name) };
     }
+    return { ...rest, write, reconcile, cdc } as PipelineConfig;
   });
 
   const config: Config = {
     file: options.file,
     redis: Object.freeze({ ...parsed.redis }),
     connections: Object.freeze(connections),
-    pipelines: Object.freeze(parsed.pipelines.map((pipeline) => deepFreeze(pipeline) as PipelineConfig)),
+    pipelines: Object.freeze(pipelines.map((pipeline) => deepFreeze(pipeline))),
     workers: deepFreeze(parsed.workers),
     board: Object.freeze({ ...parsed.board }),
   };
@@ -171,6 +193,24 @@ function formatPath(at: readonly (string | number | symbol)[]): string {
 
 function fail(where: string, message: string): never {
   throw new ConfigError(`${where}: ${message}`, { subject: where });
+}
+
+/** The source engine's own log unless the config says otherwise; a log the engine does not have is an error. */
+function cdcMode(mode: CdcMode | undefined, sourceUrl: string, where: string): CdcMode {
+  const engine = /^(mysql|mariadb):/i.test(sourceUrl) ? 'mysql' : 'postgres';
+  const chosen = mode ?? (engine === 'mysql' ? 'binlog' : 'logical');
+  if (chosen === 'binlog' && engine !== 'mysql') fail(where, "'binlog' needs a MySQL/MariaDB source (use 'logical' or 'polling')");
+  if (chosen === 'logical' && engine !== 'postgres') fail(where, "'logical' needs a PostgreSQL source (use 'binlog' or 'polling')");
+  return chosen;
+}
+
+/**
+ * A binlog reader's server id when the config names none: stable per installation and pipeline (a
+ * restarted reader reuses it; two installations sharing a MySQL server differ by their Redis
+ * prefix), in 1,000,000..2^31 so it does not collide with the small ids servers are usually given.
+ */
+function defaultServerId(prefix: string, pipeline: string): number {
+  return 1_000_000 + (createHash('sha1').update(`${prefix}\u0000${pipeline}`).digest().readUInt32BE(0) % 2_000_000_000);
 }
 
 function isTimeZone(zone: string): boolean {

@@ -93,4 +93,33 @@ describe('config', () => {
     expect(errorOf(() => loadConfigFile(path.join(dir, 'missing.yml'), {})).message).toMatch(/cannot read/);
     rmSync(dir, { recursive: true, force: true });
   });
+
+  it('the write policy belongs to the pipeline; reconcile.* overrides it for reconcile only', () => {
+    const input = structuredClone(valid) as unknown as { pipelines: Record<string, unknown>[] };
+    input.pipelines[0] = { ...input.pipelines[0], conflict: 'timestamp', conflictColumn: 'changed_at', applyBatchSize: 200 };
+    input.pipelines[0]!.reconcile = { conflict: 'manual' };
+    const pipeline = parseConfig(input, { env: { SHOP_PW: 'x' } }).pipelines[0]!;
+    expect(pipeline.write).toEqual({ conflict: 'timestamp', conflictColumn: 'changed_at', resolvers: {}, applyBatchSize: 200 });
+    expect(pipeline.reconcile).toMatchObject({ conflict: 'manual', conflictColumn: 'changed_at', applyBatchSize: 200, deleteExtra: true });
+    const defaults = parseConfig(valid, { env: { SHOP_PW: 'x' } }).pipelines[0]!;
+    expect(defaults.write).toEqual({ conflict: 'source_wins', conflictColumn: 'updated_at', resolvers: {}, applyBatchSize: 500 });
+  });
+
+  it('cdc: {} picks the source engine\'s own log and documented defaults; a log the engine lacks is an error', () => {
+    const input = structuredClone(valid) as unknown as { pipelines: Record<string, unknown>[] };
+    input.pipelines[0]!.cdc = {};
+    const cdc = parseConfig(input, { env: { SHOP_PW: 'x' } }).pipelines[0]!.cdc!;
+    expect(cdc).toMatchObject({ mode: 'binlog', batchSize: 1000, batchWindowMs: 100, heartbeatMs: 10_000, maxInFlightBatches: 16, attempts: 5 });
+    expect(cdc.serverId).toBeGreaterThanOrEqual(1_000_000);
+    expect(parseConfig(input, { env: { SHOP_PW: 'x' } }).pipelines[0]!.cdc!.serverId).toBe(cdc.serverId);
+    input.pipelines[0]!.cdc = { mode: 'logical' };
+    expect(errorOf(() => parseConfig(input, { env: { SHOP_PW: 'x' } })).message).toBe(
+      "pipelines[0].cdc.mode: 'logical' needs a PostgreSQL source (use 'binlog' or 'polling')",
+    );
+    input.pipelines[0]!.cdc = { batchSize: 0 };
+    expect(errorOf(() => parseConfig(input, { env: { SHOP_PW: 'x' } })).message).toBe('pipelines[0].cdc.batchSize: expected at least 1');
+    input.pipelines[0]!.cdc = { mode: 'polling', pollIntervalMs: 50 };
+    expect(parseConfig(input, { env: { SHOP_PW: 'x' } }).pipelines[0]!.cdc).toMatchObject({ mode: 'polling', pollIntervalMs: 50 });
+    expect(parseConfig(valid, { env: { SHOP_PW: 'x' } }).pipelines[0]!.cdc!.mode).toBe('binlog');
+  });
 });
