@@ -14,6 +14,8 @@ export interface ApplyPayload {
   readonly table: string;
   readonly target: string;
   readonly keys: readonly (readonly EncodedValue[])[];
+  /** See `RunPayload.writePolicy`. */
+  readonly writePolicy?: 'cdc';
 }
 
 /**
@@ -24,7 +26,7 @@ export async function processApply(job: Job<ApplyPayload>, runtime: Runtime): Pr
   const { pipeline, table, target } = job.data;
   const keys = job.data.keys.map(decodeTuple);
   const context = await runtime.tableContext(pipeline, table, target);
-  const request = await runtime.syncRequest(context, false);
+  const request = await runtime.syncRequest(context, false, job.data.writePolicy ?? 'reconcile');
   const lease = (await runtime.keyLeases.hold(leaseIdsOf(context.pair.source, keys)))!;
   try {
     return await syncKeys(request, keys);

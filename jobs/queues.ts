@@ -10,10 +10,14 @@ export const QUEUE_NAMES = {
   table: 'reconcile-table',
   chunk: 'reconcile-chunk',
   apply: (lane: number) => `apply-${lane}`,
+  cdc: 'cdc-batch',
+  deadLetter: 'cdc-dead-letter',
 } as const;
 
 /** The job name each queue's jobs carry (Bull Board shows it). */
-export const JOB_NAMES = { run: 'reconcile:run', table: 'reconcile:table', chunk: 'reconcile:chunk', apply: 'sync' } as const;
+export const JOB_NAMES = {
+  run: 'reconcile:run', table: 'reconcile:table', chunk: 'reconcile:chunk', apply: 'sync', cdc: 'cdc:batch', deadLetter: 'cdc:dead-letter',
+} as const;
 
 export class RowsyncQueues {
   readonly run: Queue;
@@ -21,6 +25,13 @@ export class RowsyncQueues {
   readonly chunk: Queue;
   /** One queue per apply lane; each runs one job at a time across all workers (global concurrency 1). */
   readonly apply: readonly Queue[];
+  /** CDC batches: changed keys of one part of a stream batch for one target. */
+  readonly cdc: Queue;
+  /**
+   * Batches that exhausted their attempts, parked in this queue's failed set with their error and keys
+   * (Bull Board shows them); retrying one (Bull Board, `rowsync dlq retry`) syncs its keys again.
+   */
+  readonly deadLetter: Queue;
 
   constructor(
     readonly config: Config,
@@ -31,10 +42,12 @@ export class RowsyncQueues {
     this.table = new Queue(QUEUE_NAMES.table, options);
     this.chunk = new Queue(QUEUE_NAMES.chunk, options);
     this.apply = Array.from({ length: config.workers.lanes }, (_, lane) => new Queue(QUEUE_NAMES.apply(lane), options));
+    this.cdc = new Queue(QUEUE_NAMES.cdc, options);
+    this.deadLetter = new Queue(QUEUE_NAMES.deadLetter, options);
   }
 
   all(): Queue[] {
-    return [this.run, this.table, this.chunk, ...this.apply];
+    return [this.run, this.table, this.chunk, ...this.apply, this.cdc, this.deadLetter];
   }
 
   /** Lane queues run one job at a time globally: that is what makes two syncs of one key exclusive. */

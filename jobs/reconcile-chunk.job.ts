@@ -23,6 +23,8 @@ export interface ChunkPayload {
   readonly index: number;
   readonly range: EncodedRange;
   readonly dryRun: boolean;
+  /** See `RunPayload.writePolicy`. */
+  readonly writePolicy?: 'cdc';
   readonly step?: 'diff' | 'wait';
   readonly diff?: { sourceRows: number; targetRows: number; missing: number; extra: number; changed: number };
 }
@@ -62,7 +64,7 @@ export async function processChunk(job: Job<ChunkPayload>, token: string | undef
     if (found.keys.length === 0) return finish(runtime, data, chunkReport(diff, EMPTY_SYNC_RESULT));
 
     if (data.dryRun) {
-      const request = await runtime.syncRequest(context, true);
+      const request = await runtime.syncRequest(context, true, data.writePolicy ?? 'reconcile');
       let planned = EMPTY_SYNC_RESULT;
       for (let start = 0; start < found.keys.length; start += reconcile.applyBatchSize) {
         planned = addSyncResults(planned, await syncKeys(request, found.keys.slice(start, start + reconcile.applyBatchSize)));
@@ -76,7 +78,10 @@ export async function processChunk(job: Job<ChunkPayload>, token: string | undef
     const batches = batchKeysByLane(context.pair.source, found.keys, runtime.config.workers.lanes, reconcile.applyBatchSize);
     for (const batch of batches) {
       const keys = batch.keys.map(encodeTuple);
-      const payload: ApplyPayload = { runId: data.runId, pipeline: data.pipeline, table: data.table, target: data.target, keys };
+      const payload: ApplyPayload = {
+        runId: data.runId, pipeline: data.pipeline, table: data.table, target: data.target, keys,
+        ...(data.writePolicy ? { writePolicy: data.writePolicy } : {}),
+      };
       await runtime.queues.apply[batch.lane]!.add(JOB_NAMES.apply, payload, {
         ...retryOptions(reconcile),
         jobId: applyJobId(job.id!, batch.lane, keys),
@@ -100,7 +105,7 @@ async function syncInline(runtime: Runtime, context: TableContext, keys: readonl
   const lease = await runtime.keyLeases.hold(leaseIdsOf(context.pair.source, keys), INLINE_LEASE_WAIT_MS);
   if (!lease) return undefined;
   try {
-    return await syncKeys(await runtime.syncRequest(context, false), keys);
+    return await syncKeys(await runtime.syncRequest(context, false, data.writePolicy ?? 'reconcile'), keys);
   } catch (error) {
     runtime.logger.warn(
       { table: data.table, target: data.target, chunk: data.index, err: error instanceof Error ? error.message : String(error) },

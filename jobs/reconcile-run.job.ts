@@ -7,6 +7,8 @@ import { RUN_ID_PATTERN, tableJobId } from './job-ids.js';
 import type { Runtime } from './runtime.js';
 import type { TablePayload } from './reconcile-table.job.js';
 import { ConfigError } from '../src/errors/index.js';
+import type { PipelineConfig } from '../src/config/index.js';
+import { ROWSYNC_TABLE_PREFIX } from '../src/dialect/conflicts-table.js';
 
 export interface RunPayload {
   readonly runId: string;
@@ -14,6 +16,12 @@ export interface RunPayload {
   /** Tables to reconcile; omitted: the pipeline's `tables`, or every source table with a primary key. */
   readonly tables?: readonly string[];
   readonly dryRun: boolean;
+  /**
+   * Whose write policy the run's writes follow: reconcile's (default), or CDC's for the runs CDC
+   * starts (after a TRUNCATE, a schema change or a lost position): rows the source deleted are then
+   * deleted at the target whatever `reconcile.deleteExtra` says, as the stream would have deleted them.
+   */
+  readonly writePolicy?: 'cdc';
   /** When the run was enqueued (ms since epoch): `durationMs` counts from here. */
   readonly requestedAt: number;
   readonly step?: 'plan' | 'wait';
@@ -58,12 +66,14 @@ export async function processRun(job: Job<RunPayload>, token: string | undefined
   const data = job.data;
   if (data.step !== 'wait') {
     const pipeline = runtime.pipeline(data.pipeline);
-    const tables = data.tables ?? pipeline.tables ?? (await tablesWithPrimaryKey(runtime, pipeline.source));
+    const tables = data.tables ?? (await pipelineTables(runtime, pipeline));
     const planned = tables.flatMap((table) => pipeline.targets.map((target) => ({ table, target })));
     await runtime.queues.table.addBulk(
       planned.map(({ table, target }) => ({
         name: JOB_NAMES.table,
-        data: { runId: data.runId, pipeline: data.pipeline, table, target, dryRun: data.dryRun } satisfies TablePayload,
+        data: {
+          runId: data.runId, pipeline: data.pipeline, table, target, dryRun: data.dryRun, ...(data.writePolicy ? { writePolicy: data.writePolicy } : {}),
+        } satisfies TablePayload,
         opts: {
           jobId: tableJobId(data.runId, table, target),
           parent: { id: job.id!, queue: job.queueQualifiedName },
@@ -91,10 +101,16 @@ export async function processRun(job: Job<RunPayload>, token: string | undefined
   };
 }
 
-async function tablesWithPrimaryKey(runtime: Runtime, connection: string): Promise<string[]> {
-  const database = runtime.database(connection);
+/**
+ * The tables a pipeline keeps equal: its `tables`, or every source table with a primary key except
+ * rowsync's own bookkeeping tables (`rowsync_` conflicts, CDC checkpoints and change tables).
+ */
+export async function pipelineTables(runtime: Runtime, pipeline: PipelineConfig): Promise<readonly string[]> {
+  if (pipeline.tables) return pipeline.tables;
+  const database = runtime.database(pipeline.source);
   const tables: string[] = [];
   for (const table of await database.listTables()) {
+    if (table.startsWith(ROWSYNC_TABLE_PREFIX)) continue;
     try {
       await database.describeTable(table);
       tables.push(table);

@@ -16,6 +16,8 @@ export interface TablePayload {
   readonly table: string;
   readonly target: string;
   readonly dryRun: boolean;
+  /** See `RunPayload.writePolicy`. */
+  readonly writePolicy?: 'cdc';
   readonly step?: 'plan' | 'wait';
   readonly chunks?: number;
 }
@@ -67,7 +69,7 @@ export async function processTable(job: Job<TablePayload>, token: string | undef
       for await (const range of planChunks({ database: context.source, shape: context.pair.source }, reconcile.chunkSize)) {
         batch.push({
           runId: data.runId, pipeline: data.pipeline, table: data.table, target: data.target,
-          index: chunks, range: encodeRange(range), dryRun: data.dryRun,
+          index: chunks, range: encodeRange(range), dryRun: data.dryRun, ...(data.writePolicy ? { writePolicy: data.writePolicy } : {}),
         });
         chunks += 1;
         if (batch.length >= (FIRST_ADD_BATCHES[flushes] ?? ADD_BATCH)) {

@@ -93,10 +93,17 @@ export class Runtime {
     return context;
   }
 
-  /** What `syncKeys` needs for one table pair. */
-  async syncRequest(context: TableContext, dryRun: boolean): Promise<SyncRequest> {
+  /**
+   * What `syncKeys` needs for one table pair. `for: 'reconcile'` writes by the reconcile settings
+   * (the pipeline's write policy with `reconcile.*` overrides, `deleteExtra`); `for: 'cdc'` by the
+   * pipeline's write policy, and a row the source no longer has is always deleted at the target:
+   * `deleteExtra` is about rows only the target ever had, and a change event proves the source had it.
+   */
+  async syncRequest(context: TableContext, dryRun: boolean, purpose: 'reconcile' | 'cdc' = 'reconcile'): Promise<SyncRequest> {
     const { pipeline, source, target, pair } = context;
-    const resolver = pipeline.reconcile.conflict === 'custom' ? await this.resolver(pipeline, pair.source.table) : undefined;
+    const policy = purpose === 'reconcile' ? pipeline.reconcile : pipeline.write;
+    const field = purpose === 'reconcile' ? `pipelines.${pipeline.name}.reconcile.resolvers` : `pipelines.${pipeline.name}.resolvers`;
+    const resolver = policy.conflict === 'custom' ? await this.resolver(policy.resolvers, field, pair.source.table) : undefined;
     return {
       pipeline: pipeline.name,
       source,
@@ -104,22 +111,27 @@ export class Runtime {
       pair,
       dryRun,
       policy: {
-        conflict: pipeline.reconcile.conflict,
-        conflictColumn: pipeline.reconcile.conflictColumn,
-        deleteExtra: pipeline.reconcile.deleteExtra,
+        conflict: policy.conflict,
+        conflictColumn: policy.conflictColumn,
+        deleteExtra: purpose === 'reconcile' ? pipeline.reconcile.deleteExtra : true,
         ...(resolver ? { resolver } : {}),
       },
       recordConflicts: (records) => target.recordConflicts(records),
     };
   }
 
+  /** Forgets a cached table pair (its schema changed, or a write found it out of date). */
+  forgetTable(pipelineName: string, table: string, targetName: string): void {
+    this.pairs.delete(`${pipelineName}\u0000${table}\u0000${targetName}`);
+  }
+
   /** Loads the `conflict: custom` resolver module of a table (its default export). */
-  private resolver(pipeline: PipelineConfig, table: string): Promise<CustomResolver> {
-    const key = `${pipeline.name}\u0000${table}`;
+  private resolver(resolvers: Readonly<Record<string, string>>, fieldPrefix: string, table: string): Promise<CustomResolver> {
+    const field = `${fieldPrefix}.${table}`;
+    const modulePath = resolvers[table];
+    const key = `${field}\u0000${modulePath ?? ''}`;
     let loaded = this.resolvers.get(key);
     if (!loaded) {
-      const field = `pipelines.${pipeline.name}.reconcile.resolvers.${table}`;
-      const modulePath = pipeline.reconcile.resolvers[table];
       if (!modulePath) throw new ConfigError(`${field}: missing (conflict is 'custom')`, { subject: field });
       const base = this.config.file ? path.dirname(this.config.file) : process.cwd();
       const file = path.resolve(base, modulePath);

@@ -6,7 +6,9 @@
 //      and a PostgreSQL copy in schema `shop` of the database `rowsync`, with known drift per table:
 //      changed rows, rows missing from the copy, rows only the copy has;
 //   3. runs `rowsync reconcile` through the real CLI (progress on stderr), which finds and repairs it;
-//   4. runs it again, which finds nothing; checks both reports against the injected drift.
+//   4. runs it again, which finds nothing; checks both reports against the injected drift;
+//   5. turns on change-data-capture (`rowsync cdc setup`, then a `rowsync cdc --workers 2` process
+//      reading MariaDB's binlog), changes rows in MariaDB and shows them arriving in PostgreSQL.
 // Exit code 0 when both reports are what they must be. Running it again starts from scratch: the demo
 // database, schema and Redis prefix (`rowsync-demo`) are recreated, nothing else is touched.
 //
@@ -476,6 +478,68 @@ function reconcile(configFile, runId) {
 }
 
 // ------------------------------------------------------------------------------------------------
+// Change-data-capture
+
+async function cdcDemo(configFile, sourceUrl, targetUrl) {
+  const env = { ...process.env, ROWSYNC_LOG_LEVEL: process.env.ROWSYNC_LOG_LEVEL ?? 'warn' };
+  const setupArgs = [CLI, 'cdc', 'setup', '--config', configFile, '--pipeline', PIPELINE];
+  say(`$ node ${setupArgs.join(' ')}`);
+  if (run(process.execPath, setupArgs, { env }) !== 0) throw new DemoError('rowsync cdc setup failed');
+  const readerArgs = [CLI, 'cdc', '--config', configFile, '--pipeline', PIPELINE, '--workers', '2'];
+  say(`$ node ${readerArgs.join(' ')} &`);
+  const { spawn } = await import('node:child_process');
+  const reader = spawn(process.execPath, readerArgs, { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const exited = new Promise((resolve) => reader.once('exit', resolve));
+  const { default: mysql } = await import('mysql2/promise');
+  const { default: pg } = await import('pg');
+  const source = await mysql.createConnection(sourceUrl);
+  const parsed = new URL(targetUrl);
+  const schema = parsed.searchParams.get('schema') ?? 'public';
+  parsed.search = '';
+  const target = new pg.Client({ connectionString: parsed.toString() });
+  await target.connect();
+  try {
+    // The reader's first start records the binlog position and reconciles once (its initial snapshot);
+    // changes committed from then on stream. Wait until it streams: its checkpoint appears in PostgreSQL.
+    await waitFor(async () => {
+      const rows = await target.query(`SELECT 1 FROM ${quote.postgres(schema)}.rowsync_cdc_checkpoints WHERE pipeline = $1`, [PIPELINE]).catch(() => ({ rows: [] }));
+      return rows.rows.length > 0;
+    }, 'the CDC reader to start', 60_000);
+    const name = `Demo Customer ${Date.now() % 100000}`;
+    const changes = [
+      ["INSERT INTO customers VALUES (5000, ?, 'demo@example.com', 'DE', 1, '2026-12-01 12:00:00.123456')", [name]],
+      ["UPDATE customers SET name = 'Ada Lovelace (renamed)' WHERE id = 1", []],
+      ['DELETE FROM customers WHERE id = 2', []],
+    ];
+    const committed = Date.now();
+    await source.beginTransaction();
+    for (const [sql, params] of changes) {
+      say(`   MariaDB> ${sql.replace('?', `'${name}'`)}`);
+      await source.query(sql, params);
+    }
+    await source.commit();
+    await waitFor(async () => {
+      const { rows } = await target.query(`SELECT id, name FROM ${quote.postgres(schema)}.customers WHERE id IN (1, 2, 5000) ORDER BY id`);
+      return rows.length === 2 && rows[0].name === 'Ada Lovelace (renamed)' && rows[1].id === 5000 && rows[1].name === name;
+    }, 'the changes to reach PostgreSQL', 60_000);
+    say(`   OK: all three changes are in PostgreSQL ${Date.now() - committed} ms after the MariaDB COMMIT (insert, update, delete).`);
+  } finally {
+    await source.end();
+    await target.end();
+    reader.kill('SIGTERM');
+    await exited;
+  }
+}
+
+async function waitFor(probe, what, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new DemoError(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
 
 async function main() {
   say(bold('rowsync demo: a full reconcile of a MariaDB shop into PostgreSQL'));
@@ -558,10 +622,15 @@ async function main() {
   say('   OK: zero differences. MariaDB `shop` and PostgreSQL `shop` hold equal tables.');
 
   say();
+  say(bold('6. Change-data-capture') + ': MariaDB\'s binlog streamed into PostgreSQL through the same write path.');
+  await cdcDemo(configFile, sourceUrl, targetUrl);
+
+  say();
   say(bold('Next') + ' (the servers keep running; `npm run services:stop` stops them):');
   say(`   node ${CLI} status --config ${configFile}                        # the two runs above`);
   say(`   node ${CLI} reconcile --config ${configFile} --pipeline ${PIPELINE} --dry-run --json`);
   say(`   node ${CLI} board --config ${configFile}                         # Bull Board on http://127.0.0.1:3000`);
+  say(`   node ${CLI} start --config ${configFile}                         # scheduler + workers + CDC + board`);
   return 0;
 }
 

@@ -2,6 +2,7 @@ import { UnrecoverableError, Worker, type Job, type Processor } from 'bullmq';
 import pLimit from 'p-limit';
 import { DatabaseError, RowsyncError } from '../src/errors/index.js';
 import { processApply, type ApplyPayload } from '../jobs/apply.job.js';
+import { processCdcBatch, processDeadLetter, type CdcBatchPayload, type DeadLetterPayload } from '../jobs/cdc-batch.job.js';
 import { QUEUE_NAMES } from '../jobs/queues.js';
 import { processChunk, type ChunkPayload } from '../jobs/reconcile-chunk.job.js';
 import { processRun, type RunPayload } from '../jobs/reconcile-run.job.js';
@@ -12,6 +13,7 @@ export interface WorkerConcurrency {
   readonly table: number;
   readonly chunk: number;
   readonly apply: number;
+  readonly cdc: number;
 }
 
 export interface RunningWorkers {
@@ -25,8 +27,9 @@ const RUN_CONCURRENCY = 16;
 
 /**
  * Starts this process's workers for every rowsync queue: run, table and chunk queues with the
- * configured concurrency, and one worker per apply lane (each lane runs one job at a time across
- * all processes; `apply` caps how many lanes this process works on at once).
+ * configured concurrency, one worker per apply lane (each lane runs one job at a time across
+ * all processes; `apply` caps how many lanes this process works on at once), CDC batches (`cdc`
+ * at once; their keys' leases keep two syncs of a key apart) and the dead-letter queue.
  */
 export async function startWorkers(runtime: Runtime, concurrency: Partial<WorkerConcurrency> = {}): Promise<RunningWorkers> {
   const configured = runtime.config.workers;
@@ -59,6 +62,12 @@ export async function startWorkers(runtime: Runtime, concurrency: Partial<Worker
     }),
     new Worker<ChunkPayload>(QUEUE_NAMES.chunk, logged('chunk', (job, token) => processChunk(job, token, runtime)), {
       ...options, concurrency: limits.chunk,
+    }),
+    new Worker<CdcBatchPayload>(QUEUE_NAMES.cdc, logged('cdc', (job) => processCdcBatch(job, runtime)), {
+      ...options, concurrency: limits.cdc,
+    }),
+    new Worker<DeadLetterPayload>(QUEUE_NAMES.deadLetter, logged('dead-letter', (job) => processDeadLetter(job, runtime)), {
+      ...options, concurrency: 1,
     }),
     ...runtime.queues.apply.map(
       (queue) =>
@@ -93,6 +102,8 @@ export async function startWorkers(runtime: Runtime, concurrency: Partial<Worker
  */
 function classify(error: unknown, kind: string, job: Job, runtime: Runtime): Error {
   if (error instanceof Error && error.name === 'WaitingChildrenError') return error;
+  // CDC batches decide for themselves (jobs/cdc-batch.job.ts): what is transient under CDC differs.
+  if (kind === 'cdc' || kind === 'dead-letter') return error instanceof Error ? error : new Error(String(error));
   if (error instanceof DatabaseError && error.retryable) return error;
   if (error instanceof RowsyncError) {
     runtime.logger.error({ kind, jobId: job.id, code: error.code, subject: error.subject }, error.message);

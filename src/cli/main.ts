@@ -20,7 +20,7 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 
 export function buildProgram(): Command {
   const program = new Command('rowsync')
-    .description('Keeps tables equal between MySQL/MariaDB and PostgreSQL: chunked checksum reconciliation on BullMQ.')
+    .description('Keeps tables equal between MySQL/MariaDB and PostgreSQL: chunked checksum reconciliation and change-data-capture on BullMQ.')
     .showHelpAfterError()
     .exitOverride();
   const configOption = () => new Option('-c, --config <file>', 'config file (JSON or YAML); default: $ROWSYNC_CONFIG');
@@ -76,9 +76,45 @@ export function buildProgram(): Command {
     .option('--json', 'print the report as one JSON object on stdout')
     .action(run(async () => (await import('./commands/retry.js')).retryCommand));
 
+  const cdc = program.command('cdc').description('change-data-capture: run the readers, or set up / tear down a source');
+  cdc
+    .command('run', { isDefault: true })
+    .description('run the CDC readers of every pipeline with cdc (or --pipeline) until SIGTERM; a second process waits as a standby')
+    .addOption(configOption())
+    .option('-p, --pipeline <name>', 'only this pipeline')
+    .option('-w, --workers <n>', 'also apply batches in this process with N concurrent jobs (default 0: rowsync worker processes do)', count('--workers'))
+    .action(run(async () => (await import('./commands/cdc.js')).cdcRunCommand));
+  cdc
+    .command('setup')
+    .description("create what the pipeline's CDC mode needs on the source (slot + publication, or change table + triggers), then check it")
+    .addOption(configOption())
+    .requiredOption('-p, --pipeline <name>', 'pipeline to prepare')
+    .action(run(async () => (await import('./commands/cdc.js')).cdcSetupCommand));
+  cdc
+    .command('teardown')
+    .description('remove what setup created on the source, and the checkpoints in the targets')
+    .addOption(configOption())
+    .requiredOption('-p, --pipeline <name>', 'pipeline to remove')
+    .action(run(async () => (await import('./commands/cdc.js')).cdcTeardownCommand));
+
+  const dlq = program.command('dlq').description('dead-lettered CDC batches: list, retry through the write path, purge');
+  const dlqOptions = (command: Command) =>
+    command
+      .addOption(configOption())
+      .option('-p, --pipeline <name>', 'only this pipeline')
+      .option('--id <id>', 'only this dead letter (repeatable)', collect);
+  dlqOptions(dlq.command('list').description('dead letters with their target, keys and error'))
+    .option('--json', 'print one JSON array')
+    .action(run(async () => (await import('./commands/dlq.js')).dlqListCommand));
+  dlqOptions(dlq.command('retry').description('sync their keys again (the source rows as they are now); waits and exits 1 if any fails again'))
+    .option('--no-wait', 'requeue and exit at once (a rowsync worker applies them)')
+    .action(run(async () => (await import('./commands/dlq.js')).dlqRetryCommand));
+  dlqOptions(dlq.command('purge').description('drop them for good (a reconcile then repairs their keys)'))
+    .action(run(async () => (await import('./commands/dlq.js')).dlqPurgeCommand));
+
   program
     .command('start')
-    .description('scheduler + workers + board in one process, for a single machine')
+    .description('scheduler + workers + CDC readers + board in one process, for a single machine')
     .addOption(configOption())
     .action(run(async () => (await import('./commands/start.js')).startCommand));
 

@@ -1,8 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { ConflictRecord, PortableValue } from './types.js';
 
+/** Tables rowsync creates start with this; they are never synced as user tables. */
+export const ROWSYNC_TABLE_PREFIX = 'rowsync_';
+
 /** Name of the table, in each target database, that holds `conflict: manual` pairs. */
 export const CONFLICTS_TABLE = 'rowsync_conflicts';
+
+/** Name of the table, in each target database, that holds CDC checkpoints (see `Database.readCheckpoint`). */
+export const CHECKPOINTS_TABLE = 'rowsync_cdc_checkpoints';
 
 /** The values both dialects store per conflict (their DDL differs; these columns do not). */
 export interface ConflictRow {

@@ -86,6 +86,16 @@ export interface Database {
   recordConflicts(records: readonly ConflictRecord[]): Promise<void>;
 
   /**
+   * CDC checkpoints, stored durably in this (target) database's `rowsync_cdc_checkpoints` table
+   * (created on first write): per (pipeline, source), the source position below which every change
+   * batch has been applied here. Undefined when none was written yet.
+   */
+  readCheckpoint(pipeline: string, source: string): Promise<string | undefined>;
+  writeCheckpoint(pipeline: string, source: string, position: string): Promise<void>;
+  /** Removes the checkpoint (`rowsync cdc teardown`). */
+  deleteCheckpoint(pipeline: string, source: string): Promise<void>;
+
+  /**
    * Runs SQL as-is, for setup code (tests, demo, bench) and for the few statements that are not
    * part of the contract. Not used by the algorithm layers.
    */

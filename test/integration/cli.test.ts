@@ -214,7 +214,7 @@ describe('rowsync board', () => {
     expect(response.status).toBe(200);
     const body = (await response.json()) as { queues: { name: string }[] };
     expect(body.queues.map((queue) => queue.name).sort()).toEqual(
-      ['apply-0', 'apply-1', 'apply-2', 'apply-3', 'reconcile-chunk', 'reconcile-run', 'reconcile-table'],
+      ['apply-0', 'apply-1', 'apply-2', 'apply-3', 'cdc-batch', 'cdc-dead-letter', 'reconcile-chunk', 'reconcile-run', 'reconcile-table'],
     );
     const stopped = await board.stop('SIGTERM');
     expect(stopped.code, describeResult(stopped)).toBe(0);

@@ -34,6 +34,8 @@ export async function createHarness(options: {
   readonly workers?: Record<string, unknown>;
   readonly tables?: string[];
   readonly connections?: Record<string, unknown>;
+  /** More pipeline keys (`cdc`, the write policy...). */
+  readonly pipeline?: Record<string, unknown>;
 }): Promise<Harness> {
   const sourceNamespace = `${options.tag}_src`;
   const targetNamespace = `${options.tag}_dst`;
@@ -53,6 +55,7 @@ export async function createHarness(options: {
         targets: ['dst'],
         ...(options.tables ? { tables: options.tables } : {}),
         reconcile: { attempts: 2, backoffMs: 200, ...options.reconcile },
+        ...options.pipeline,
       },
     ],
     workers: { lanes: 4, ...options.workers },

@@ -35,6 +35,16 @@ export class MemoryDatabase implements Database {
   async recordConflicts(): Promise<never> {
     throw new Error('not used: syncKeys takes its own recordConflicts');
   }
+  private readonly checkpoints = new Map<string, string>();
+  async readCheckpoint(pipeline: string, source: string): Promise<string | undefined> {
+    return this.checkpoints.get(`${pipeline}\u0000${source}`);
+  }
+  async writeCheckpoint(pipeline: string, source: string, position: string): Promise<void> {
+    this.checkpoints.set(`${pipeline}\u0000${source}`, position);
+  }
+  async deleteCheckpoint(pipeline: string, source: string): Promise<void> {
+    this.checkpoints.delete(`${pipeline}\u0000${source}`);
+  }
 
   private sorted(range: KeyRange): Row[] {
     this.queries += 1;

@@ -1,6 +1,9 @@
 import type { RunReport } from '../../reconcile/report.js';
 import { openRuntime, type GlobalOptions } from '../context.js';
+import type { Runtime } from '../../../jobs/runtime.js';
 import type { RunPayload } from '../../../jobs/reconcile-run.job.js';
+import type { DeadLetterPayload } from '../../../jobs/cdc-batch.job.js';
+import { readCdcStatus } from '../../../workers/cdc-readers.js';
 
 export interface StatusOptions extends GlobalOptions {
   readonly json?: boolean;
@@ -39,8 +42,9 @@ export async function statusCommand(options: StatusOptions): Promise<number> {
         }),
     );
     const workers = Math.max(0, ...queues.map((entry) => entry.workers));
+    const cdc = await cdcStatus(runtime);
     if (options.json) {
-      process.stdout.write(`${JSON.stringify({ workers, queues, runs })}\n`);
+      process.stdout.write(`${JSON.stringify({ workers, queues, runs, cdc })}\n`);
       return 0;
     }
     const lines = [`workers connected: ${workers}`, 'queues:'];
@@ -55,9 +59,31 @@ export async function statusCommand(options: StatusOptions): Promise<number> {
           `rows ${progress.rowsCompared}, differences ${progress.differences}${run.error ? `, error: ${run.error}` : ''}`,
       );
     }
+    lines.push(cdc.length ? 'cdc (per pipeline and target):' : 'cdc: no reader has run');
+    for (const pipeline of cdc) {
+      lines.push(`  ${pipeline.pipeline}  ${pipeline.mode}  ${pipeline.state}${pipeline.stale ? ' (no report for over 30 s)' : ''}${pipeline.error ? `: ${pipeline.error}` : ''}`);
+      for (const target of pipeline.targets) {
+        lines.push(
+          `    -> ${target.target}  position ${target.checkpoint}, lag ${(target.lagMs / 1000).toFixed(1)} s, ` +
+            `queued ${target.queuedJobs}, dead letters ${target.deadLetters}${target.detached ? ', catching up' : ''}`,
+        );
+      }
+    }
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
   } finally {
     await runtime.close();
   }
+}
+
+/** Readers' published status with the dead letters waiting per target (from the dead-letter queue). */
+async function cdcStatus(runtime: Runtime) {
+  const letters = (await runtime.queues.deadLetter.getJobs(['failed', 'waiting', 'active'], 0, -1)).filter(Boolean);
+  const deadLetters = (pipeline: string, target: string) =>
+    letters.filter((job) => (job.data as DeadLetterPayload).pipeline === pipeline && (job.data as DeadLetterPayload).target === target).length;
+  return (await readCdcStatus(runtime.redis, runtime.config.redis.prefix)).map((status) => ({
+    ...status,
+    stale: status.state !== 'stopped' && Date.now() - status.updatedAt > 30_000,
+    targets: status.targets.map((target) => ({ ...target, deadLetters: deadLetters(status.pipeline, target.target) })),
+  }));
 }

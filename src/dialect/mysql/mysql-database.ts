@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import { createPool, type Pool } from 'mysql2/promise';
 import { BucketAccumulator, ChecksumAccumulator, finishRowHash, keyIdentity, rowHash } from '../canonical.js';
-import { CONFLICTS_TABLE, conflictRow } from '../conflicts-table.js';
+import { CHECKPOINTS_TABLE, CONFLICTS_TABLE, conflictRow } from '../conflicts-table.js';
 import type { DatabaseOptions } from '../create-database.js';
 import { bucketKeyColumn, rangeList, type Database } from '../dialect.js';
 import type {
@@ -248,6 +248,48 @@ export class MysqlDatabase implements Database {
             `detected_at = CURRENT_TIMESTAMP(6), status = 'pending', resolved_at = NULL`,
         );
       }
+    });
+  }
+
+  readCheckpoint(pipeline: string, source: string): Promise<string | undefined> {
+    return this.guard('reading the CDC checkpoint', async () => {
+      const rows = await this.arrayQuery(
+        `SELECT position FROM ${quoteIdentifier(CHECKPOINTS_TABLE)} WHERE pipeline = ${textLiteral(pipeline)} AND source = ${textLiteral(source)}`,
+      ).catch((error: { errno?: number }) => {
+        if (error.errno === 1146) return []; // ER_NO_SUCH_TABLE: nothing was written yet
+        throw error;
+      });
+      return rows[0] ? String(rows[0][0]) : undefined;
+    });
+  }
+
+  writeCheckpoint(pipeline: string, source: string, position: string): Promise<void> {
+    return this.guard('writing the CDC checkpoint', async () => {
+      const table = quoteIdentifier(CHECKPOINTS_TABLE);
+      const upsert =
+        `INSERT INTO ${table} (pipeline, source, position, updated_at) VALUES (${[pipeline, source, position].map(textLiteral).join(', ')}, ` +
+        `UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE position = VALUES(position), updated_at = VALUES(updated_at)`;
+      try {
+        await this.pool.query(upsert);
+      } catch (error) {
+        if ((error as { errno?: number }).errno !== 1146) throw error;
+        await this.pool.query(
+          `CREATE TABLE IF NOT EXISTS ${table} (pipeline VARCHAR(191) NOT NULL, source VARCHAR(191) NOT NULL, ` +
+            `position VARCHAR(2000) NOT NULL, updated_at DATETIME(6) NOT NULL, PRIMARY KEY (pipeline, source)) ` +
+            `ENGINE=InnoDB CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
+        );
+        await this.pool.query(upsert);
+      }
+    });
+  }
+
+  deleteCheckpoint(pipeline: string, source: string): Promise<void> {
+    return this.guard('deleting the CDC checkpoint', async () => {
+      await this.pool
+        .query(`DELETE FROM ${quoteIdentifier(CHECKPOINTS_TABLE)} WHERE pipeline = ${textLiteral(pipeline)} AND source = ${textLiteral(source)}`)
+        .catch((error: { errno?: number }) => {
+          if (error.errno !== 1146) throw error;
+        });
     });
   }
 

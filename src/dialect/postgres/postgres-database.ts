@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { ConfigError } from '../../errors/index.js';
 import { BucketAccumulator, ChecksumAccumulator, finishRowHash, keyIdentity } from '../canonical.js';
 import type { DatabaseOptions } from '../create-database.js';
-import { CONFLICTS_TABLE, conflictRow } from '../conflicts-table.js';
+import { CHECKPOINTS_TABLE, CONFLICTS_TABLE, conflictRow } from '../conflicts-table.js';
 import { bucketKeyColumn, rangeList, type Database } from '../dialect.js';
 import type {
   ApplyResult, BucketChecksum, ChangeSet, ConflictRecord, KeyHash, KeyRange, KeyTuple, RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
@@ -24,6 +24,9 @@ const MAX_UPSERT_ROWS = 1000;
 const CURSOR_BATCH = 2000;
 
 type Client = pg.PoolClient;
+
+/** SQLSTATE undefined_table. */
+const UNDEFINED_TABLE = '42P01';
 
 /** The PostgreSQL implementation of `Database` (pg Pool, lossless per-pool type parsers, UTC session). */
 export class PostgresDatabase implements Database {
@@ -323,6 +326,52 @@ export class PostgresDatabase implements Database {
         params.values,
       );
     });
+  }
+
+  async readCheckpoint(pipeline: string, source: string): Promise<string | undefined> {
+    const sql = `SELECT position FROM ${this.tableName(CHECKPOINTS_TABLE)} WHERE pipeline = $1 AND source = $2`;
+    const rows = await this.checkpointStatement(() => this.pool.query(sql, [pipeline, source]).then((result) => result.rows), []);
+    return rows[0] ? String((rows[0] as { position: unknown }).position) : undefined;
+  }
+
+  async writeCheckpoint(pipeline: string, source: string, position: string): Promise<void> {
+    const table = this.tableName(CHECKPOINTS_TABLE);
+    const upsert = () =>
+      this.pool.query(
+        `INSERT INTO ${table} (pipeline, source, position, updated_at) VALUES ($1, $2, $3, now()) ` +
+          `ON CONFLICT (pipeline, source) DO UPDATE SET position = EXCLUDED.position, updated_at = EXCLUDED.updated_at`,
+        [pipeline, source, position],
+      );
+    const create = () =>
+      this.pool
+        .query(
+          `CREATE TABLE IF NOT EXISTS ${table} (pipeline text NOT NULL, source text NOT NULL, position text NOT NULL, ` +
+            `updated_at timestamptz NOT NULL, PRIMARY KEY (pipeline, source))`,
+        )
+        .catch((error: { code?: string }) => {
+          // IF NOT EXISTS is not atomic: a concurrent creator makes this one fail on the catalog (23505/42P07).
+          if (error.code !== '23505' && error.code !== '42P07') throw error;
+        });
+    await this.checkpointStatement(() => upsert().catch(async (error: { code?: string }) => {
+      if (error.code !== UNDEFINED_TABLE) throw error;
+      await create();
+      await upsert();
+    }), undefined);
+  }
+
+  async deleteCheckpoint(pipeline: string, source: string): Promise<void> {
+    const sql = `DELETE FROM ${this.tableName(CHECKPOINTS_TABLE)} WHERE pipeline = $1 AND source = $2`;
+    await this.checkpointStatement(() => this.pool.query(sql, [pipeline, source]), undefined);
+  }
+
+  /** Runs a checkpoint statement; where the table does not exist yet, `whenMissing` is the answer. */
+  private async checkpointStatement<T>(statement: () => Promise<T>, whenMissing: T): Promise<T> {
+    try {
+      return await statement();
+    } catch (error) {
+      if ((error as { code?: string }).code === UNDEFINED_TABLE) return whenMissing;
+      throw translatePostgresError(error, this.errorContext);
+    }
   }
 
   async execute(sql: string, params: readonly unknown[] = []): Promise<Record<string, unknown>[]> {
