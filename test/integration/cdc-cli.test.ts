@@ -2,7 +2,8 @@
  * CDC through the `rowsync` binary, with real processes: `cdc setup`, a reader killed with -9
  * mid-stream and started again loses nothing; two readers never both stream and the standby takes
  * over when the leader dies; a checkpoint the source no longer has (purged binlog, dropped slot) is
- * answered with a reconcile and streaming goes on; `dlq list` and `status` speak of it. One engine
+ * answered with a reconcile and streaming goes on; `dlq list|retry|purge` work on a poison batch;
+ * `status` speaks of all of it. One engine
  * pair per log-based mode: MariaDB binlog -> PostgreSQL, PostgreSQL logical -> MariaDB.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -130,6 +131,52 @@ describe.each(CASES)('rowsync cdc %s -> %s', (sourceEngine, targetEngine) => {
     expect(cdc[0]!.targets[0]).toMatchObject({ target: 'dst', deadLetters: 0 });
     const list = await runCli(['dlq', 'list', '--config', configFile]);
     expect(list.stdout).toMatch(/no dead letters/);
+    await reader.stop('SIGTERM');
+  });
+  it('dlq list shows a poison batch; dlq retry fails again before the fix and applies after it; dlq purge drops one', async () => {
+    await fixture.target.execute('ALTER TABLE orders ADD CONSTRAINT amount_cap CHECK (amount < 100000)');
+    const reader = startCli(['cdc', '--config', configFile, '--workers', '2'], { timeoutMs: 120_000 });
+    await streamingReader();
+    const deadLetters = async () => {
+      const listed = await runCli(['dlq', 'list', '--config', configFile, '--json']);
+      expect(listed.code, describeResult(listed)).toBe(0);
+      return JSON.parse(listed.stdout) as { id: string; pipeline: string; target: string; keys: Record<string, number>; firstKeys: Record<string, unknown[][]>; error: string }[];
+    };
+    await session.run('UPDATE orders SET amount = 200000 WHERE id = 42');
+    const [letter] = await until(async () => {
+      const letters = await deadLetters();
+      return letters.length > 0 ? letters : undefined;
+    }, 'the dead letter', 30_000);
+    expect(letter).toMatchObject({ pipeline: 'p', target: 'dst', keys: { orders: 1 } });
+    expect(letter!.firstKeys.orders).toEqual([[42]]);
+    expect(letter!.error).toMatch(/amount_cap|constraint|check/i);
+
+    const tooEarly = await runCli(['dlq', 'retry', '--config', configFile]);
+    expect(tooEarly.code, describeResult(tooEarly)).toBe(1);
+    expect(tooEarly.stderr).toMatch(/failed again/);
+    await fixture.target.execute('ALTER TABLE orders DROP CONSTRAINT amount_cap');
+    const retried = await runCli(['dlq', 'retry', '--config', configFile, '--id', letter!.id]);
+    expect(retried.code, describeResult(retried)).toBe(0);
+    expect(await deadLetters()).toEqual([]);
+    await waitForEqual(fixture.source, fixture.target, fixture.tables.orders, 30_000);
+
+    // Purged: the key stays different until a reconcile repairs it, and the checkpoint moves on.
+    // (order 42 now holds 200000 on both sides)
+    await fixture.target.execute('ALTER TABLE orders ADD CONSTRAINT amount_cap CHECK (amount < 250000)');
+    await session.run('UPDATE orders SET amount = 300000 WHERE id = 43');
+    await until(async () => ((await deadLetters()).length === 1 ? true : undefined), 'the second dead letter', 30_000);
+    const purged = await runCli(['dlq', 'purge', '--config', configFile]);
+    expect(purged.code, describeResult(purged)).toBe(0);
+    expect(await deadLetters()).toEqual([]);
+    await fixture.target.execute('ALTER TABLE orders DROP CONSTRAINT amount_cap');
+    await workload(5, 9);
+    await until(async () => {
+      const [entry] = await readCdcStatus(fixture.runtime.redis, fixture.prefix);
+      return entry?.targets[0]?.lagMs === 0 && entry.targets[0].queuedJobs === 0 ? entry : undefined;
+    }, 'the stream caught up past the purged batch', 30_000);
+    const reconcile = await runCli(['reconcile', '--config', configFile, '--pipeline', 'p', '--workers', '2', '--json']);
+    expect(reconcile.code, describeResult(reconcile)).toBe(0);
+    await waitForEqual(fixture.source, fixture.target, fixture.tables.orders, 30_000);
     await reader.stop('SIGTERM');
   });
 });

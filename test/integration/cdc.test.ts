@@ -3,7 +3,8 @@
  * logical, and polling): a live mixed workload converges row by row through the one write path
  * (BIGINT keys above 2^53, multi-row transactions, key-changing updates, deletes); a key changed
  * many times is synced every time; a reconcile racing the stream ends equal; a poison batch goes to
- * the dead-letter queue while the rest flows and applies when retried after the fix; Redis losing
+ * the dead-letter queue while the rest flows and applies when retried after the fix; connections
+ * killed from the server side (the walsender, the pools, the polling reader) lose nothing; Redis losing
  * its data mid-stream loses nothing; a TRUNCATE reconciles the table; status shows each target's
  * position and lag. Reconcile runs with `deleteExtra: false`: rows deleted at the source are deleted
  * at the target all the same.
@@ -16,6 +17,7 @@ import type { CdcMode, ChangeSource } from '../../src/dialect/change-source.js';
 import type { TablePair } from '../../src/dialect/table-pair.js';
 import type { Engine } from '../../src/dialect/types.js';
 import { changeSourceOf, readCdcStatus, startCdcReaders, type RunningReaders } from '../../workers/cdc-readers.js';
+import { replicationObjectName } from '../../src/dialect/postgres/postgres-logical-source.js';
 import { CDC_MODES, ITEMS_DDL, idText, itemValues, openSession, runWorkload, until, waitForEqual, type Session } from '../support/cdc-fixture.js';
 import { createHarness, type Harness } from '../support/harness.js';
 import { deleteRedisPrefix, ENGINE_PAIRS } from '../support/scratch.js';
@@ -117,6 +119,33 @@ describe.each(CASES)('cdc %s -> %s (%s)', (sourceEngine, targetEngine, mode) => 
     await letter.retry('failed');
     await waitForEqual(harness.source, harness.target, pair);
     expect(await harness.runtime.queues.deadLetter.getJobState(letter.id!)).toBe('completed');
+  });
+
+  it('connections killed from the server side mid-stream (KILL, pg_terminate_backend) lose nothing', async () => {
+    const workloadConnection = await session.serverId();
+    const workload = runWorkload(session, ids, { transactions: 40, seed: 7, nextId });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // This pipeline's own connections only: the servers are shared with other test files.
+    if (sourceEngine === 'postgres' && mode === 'logical') {
+      const slot = replicationObjectName('p', 'rowsync', `${tag}_src`);
+      await until(async () => (await harness.source.execute('SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1', [slot]))[0]?.active_pid, 'the walsender');
+      const [{ killed }] = (await harness.source.execute(
+        'SELECT pg_terminate_backend(active_pid) AS killed FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL', [slot],
+      )) as [{ killed: boolean }];
+      expect(killed).toBe(true);
+    }
+    for (const [engine, database, namespace] of [[sourceEngine, harness.source, `${tag}_src`], [targetEngine, harness.target, `${tag}_dst`]] as const) {
+      if (engine !== 'mysql') continue;
+      // Every connection on this test's database: the reader's and the workers' pools, the polling reader.
+      const threads = await database.execute('SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID() AND ID <> ?', [
+        namespace,
+        workloadConnection,
+      ]);
+      for (const thread of threads) await database.execute(`KILL ${Number(thread.ID)}`).catch(() => undefined);
+    }
+    await workload;
+    await runWorkload(session, ids, { transactions: 10, seed: 8, nextId });
+    await waitForEqual(harness.source, harness.target, pair);
   });
 
   it('Redis losing its data mid-stream loses nothing', async () => {

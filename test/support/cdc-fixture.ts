@@ -30,17 +30,20 @@ export const ITEMS_DDL: Record<Engine, string> = {
 /** One connection: statements run in order, so BEGIN ... COMMIT is a real transaction. */
 export interface Session {
   run(sql: string): Promise<void>;
+  /** The server's id of this connection (MySQL CONNECTION_ID(), PostgreSQL pg_backend_pid()). */
+  serverId(): Promise<number>;
   close(): Promise<void>;
 }
 
 export async function openSession(engine: Engine, namespace: string): Promise<Session> {
   const url = scratchUrl(engine, namespace);
   if (engine === 'mysql') {
-    const connection = await mysql.createConnection(url.replace(/^mysql:/, 'mysql:'));
+    const connection = await mysql.createConnection(url);
     return {
       run: async (sql) => {
         await connection.query(sql);
       },
+      serverId: async () => Number(((await connection.query('SELECT CONNECTION_ID() AS id')) as unknown as [{ id: number }[]])[0][0]!.id),
       close: () => connection.end(),
     };
   }
@@ -54,6 +57,7 @@ export async function openSession(engine: Engine, namespace: string): Promise<Se
     run: async (sql) => {
       await client.query(sql);
     },
+    serverId: async () => Number((await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid),
     close: () => client.end(),
   };
 }
