@@ -9,7 +9,7 @@ import type { RedisSemaphore } from './redis-semaphore.js';
 export function limitDatabase(database: Database, semaphore: RedisSemaphore): Database {
   const gated = new Set<keyof Database>([
     'listTables', 'describeTable', 'checksumRange', 'checksumBuckets', 'rowHashes', 'countRange', 'keyAtOffset', 'fetchRange', 'fetchByKeys',
-    'applyChanges', 'execute', 'recordConflicts', 'readCheckpoint', 'writeCheckpoint', 'deleteCheckpoint',
+    'applyChanges', 'applyChangesIfUnchanged', 'execute', 'recordConflicts', 'readCheckpoint', 'writeCheckpoint', 'deleteCheckpoint',
   ]);
   return new Proxy(database, {
     get(target, property, receiver) {

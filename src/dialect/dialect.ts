@@ -1,6 +1,7 @@
+import { keyIdentity, sameValue } from './canonical.js';
 import type {
-  ApplyResult, BucketChecksum, ChangeSet, ConflictRecord, Engine, KeyHash, KeyRange, KeyTuple, RangeChecksum, Row,
-  ShapeColumn, TableSchema, TableShape, ValueKind,
+  ApplyResult, BucketChecksum, ChangeSet, ConditionalApplyResult, ConflictRecord, Engine, ExpectedRow, KeyHash, KeyRange,
+  KeyTuple, RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
 } from './types.js';
 
 /**
@@ -79,6 +80,25 @@ export interface Database {
   applyChanges(shape: TableShape, changes: ChangeSet): Promise<ApplyResult>;
 
   /**
+   * Bidirectional writes: in ONE transaction, locks and re-reads the rows of every key in `expected`
+   * (SELECT ... FOR UPDATE, byte-exact key match like fetchByKeys), and applies the upserts/deletes of
+   * `changes` (with applyChanges' statements) only for keys whose current row is still exactly the
+   * expected one (absent = undefined), compared in Node with canonical equality (`sameValue` per column).
+   * Keys whose row changed since it was read are not written and are returned in `changed` (every
+   * such key of `expected`, whether or not `changes` writes it), so the caller decides them again: a
+   * user's write that lands between rowsync's read and its write is never overwritten. Every key of
+   * `changes` (upsert rows' keys, delete keys) must appear in `expected`; otherwise it throws before
+   * touching the database.
+   *
+   * Limit: a key expected absent that another session inserts while this runs may still be upserted
+   * over. PostgreSQL locks no absent row (FOR UPDATE returns nothing to lock); MySQL/MariaDB under
+   * REPEATABLE READ (the default) takes a gap lock that makes such an insert wait, but not under READ
+   * COMMITTED. A key only in a case-insensitive or PAD SPACE key collation's sense equal to an
+   * expected-absent key is overwritten by the upsert, as applyChanges does.
+   */
+  applyChangesIfUnchanged(shape: TableShape, changes: ChangeSet, expected: readonly ExpectedRow[]): Promise<ConditionalApplyResult>;
+
+  /**
    * Stores `conflict: manual` pairs in this database's `rowsync_conflicts` table (created on first
    * use; see conflicts-table.ts): one row per (pipeline, table, key), status `pending`, refreshed
    * (rows and time) while it stays pending.
@@ -120,4 +140,59 @@ export function bucketKeyColumn(shape: TableShape, width: number): ShapeColumn {
   }
   if (!Number.isSafeInteger(width) || width < 1) throw new RangeError(`checksumBuckets: width must be a positive integer, got ${width}`);
   return column;
+}
+
+/**
+ * The engine-neutral half of `applyChangesIfUnchanged`. `keys` are the distinct keys of `expected`
+ * (the engine locks and reads their rows); `decide` takes the rows read under the lock and keeps the
+ * changes of the keys whose row is still the expected one. Throws when `changes` writes a key that
+ * `expected` lacks (a caller's bug: such a write could overwrite anything). A key given twice in
+ * `expected` keeps its last expectation.
+ */
+export interface ConditionalWrite {
+  readonly keys: readonly KeyTuple[];
+  decide(current: readonly Row[]): { readonly changes: ChangeSet; readonly changed: readonly KeyTuple[] };
+}
+
+export function planConditionalWrite(shape: TableShape, changes: ChangeSet, expected: readonly ExpectedRow[]): ConditionalWrite {
+  const byKey = new Map<string, ExpectedRow>();
+  for (const entry of expected) byKey.set(keyIdentity(shape, entry.key), entry);
+  const rowKey = (row: Row): string => keyIdentity(shape, shape.keyIndexes.map((index) => row[index] ?? null));
+  const missing =
+    changes.upserts.map(rowKey).find((identity) => !byKey.has(identity)) ??
+    changes.deletes.map((key) => keyIdentity(shape, key)).find((identity) => !byKey.has(identity));
+  if (missing !== undefined) {
+    throw new Error(`applyChangesIfUnchanged: ${shape.table}: the key ${JSON.stringify(missing)} is written but has no expected row`);
+  }
+  return {
+    keys: [...byKey.values()].map((entry) => entry.key),
+    decide(current) {
+      const now = new Map<string, Row>();
+      // Only rows whose key is exactly an expected one (the engines' key predicates already are exact).
+      for (const row of current) {
+        const identity = rowKey(row);
+        if (byKey.has(identity)) now.set(identity, row);
+      }
+      const changedIds = new Set<string>();
+      const changed: KeyTuple[] = [];
+      for (const [identity, entry] of byKey) {
+        if (sameRowOrAbsence(shape, entry.row, now.get(identity))) continue;
+        changedIds.add(identity);
+        changed.push(entry.key);
+      }
+      if (changed.length === 0) return { changes, changed };
+      return {
+        changes: {
+          upserts: changes.upserts.filter((row) => !changedIds.has(rowKey(row))),
+          deletes: changes.deletes.filter((key) => !changedIds.has(keyIdentity(shape, key))),
+        },
+        changed,
+      };
+    },
+  };
+}
+
+function sameRowOrAbsence(shape: TableShape, a: Row | undefined, b: Row | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return shape.columns.every((column, index) => sameValue(column.kind, a[index] ?? null, b[index] ?? null));
 }

@@ -151,6 +151,24 @@ export interface ApplyResult {
 }
 
 /**
+ * A key's row as the caller read it before deciding a conditional write (`applyChangesIfUnchanged`):
+ * the write goes through only while the row is still exactly this one (undefined: absent).
+ */
+export interface ExpectedRow {
+  readonly key: KeyTuple;
+  readonly row: Row | undefined;
+}
+
+/** What `applyChangesIfUnchanged` wrote, and the keys it did not write because their rows changed. */
+export interface ConditionalApplyResult {
+  /** Upserted rows and deleted keys that were written (the keys whose rows were unchanged). */
+  readonly upserted: number;
+  readonly deleted: number;
+  /** Keys of `expected` whose current row differs from the expected one: none of their changes was written. */
+  readonly changed: readonly KeyTuple[];
+}
+
+/**
  * A row pair left for a human (`conflict: manual`): stored in the target database's
  * `rowsync_conflicts` table with status `pending`. One record per (pipeline, table, key): a later
  * run that finds the same key still in conflict refreshes the record instead of adding another.
@@ -160,6 +178,16 @@ export interface ConflictRecord {
   readonly table: string;
   /** Primary key as an object column -> value. */
   readonly key: Readonly<Record<string, PortableValue>>;
-  readonly sourceRow: Readonly<Record<string, PortableValue>>;
-  readonly targetRow: Readonly<Record<string, PortableValue>>;
+  /** Source (side A) and target (side B) rows; null where the row was absent (update against delete). */
+  readonly sourceRow: Readonly<Record<string, PortableValue>> | null;
+  readonly targetRow: Readonly<Record<string, PortableValue>> | null;
+  /** Bidirectional conflicts: `insert-insert`, `update-update`, `update-delete`. @defaultValue 'update-update' */
+  readonly kind?: string;
+  /** The policy that decided it. @defaultValue 'manual' */
+  readonly policy?: string;
+  /**
+   * How it ended (`a_won`, `b_won`, `merged`, ...): logged as resolved, one row per occurrence. Absent
+   * or `pending`: left for a human, one row per key, refreshed while it stays pending.
+   */
+  readonly outcome?: string;
 }

@@ -1,6 +1,8 @@
 import { BucketAccumulator, checksumOfRows, keyIdentity, rowHash } from '../../src/dialect/canonical.js';
-import { bucketKeyColumn, rangeList, type Database } from '../../src/dialect/dialect.js';
-import type { ApplyResult, ChangeSet, KeyRange, KeyTuple, PortableValue, Row, TableShape, ValueKind } from '../../src/dialect/types.js';
+import { bucketKeyColumn, planConditionalWrite, rangeList, type Database } from '../../src/dialect/dialect.js';
+import type {
+  ApplyResult, ChangeSet, ConditionalApplyResult, ExpectedRow, KeyRange, KeyTuple, PortableValue, Row, TableShape, ValueKind,
+} from '../../src/dialect/types.js';
 
 /**
  * An in-memory table for unit tests of the algorithm layers (range differ, sync): it implements the
@@ -92,6 +94,14 @@ export class MemoryDatabase implements Database {
     });
     this.rows.push(...upserted.values());
     return { upserted: upserted.size, deleted: deleted.size };
+  }
+  /** No concurrency here: the "lock" is the synchronous check right before the write. */
+  async applyChangesIfUnchanged(shape: TableShape, changes: ChangeSet, expected: readonly ExpectedRow[]): Promise<ConditionalApplyResult> {
+    const plan = planConditionalWrite(shape, changes, expected);
+    const decided = plan.decide(await this.fetchByKeys(shape, plan.keys));
+    const { upserts, deletes } = decided.changes;
+    const applied = upserts.length + deletes.length > 0 ? await this.applyChanges(shape, decided.changes) : { upserted: 0, deleted: 0 };
+    return { ...applied, changed: decided.changed };
   }
 }
 

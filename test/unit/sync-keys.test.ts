@@ -79,8 +79,8 @@ describe('syncKeys', () => {
     expect(result).toMatchObject({ inserted: 1, updated: 0, conflicts: 2 });
     expect(rows[2]![1]).toBe('dst older');
     expect(conflicts.map((conflict) => conflict.key)).toEqual([{ id: 2 }, { id: 3 }]);
-    expect(conflicts[0]!.sourceRow.name).toBe('src newer');
-    expect(conflicts[0]!.targetRow.name).toBe('dst older');
+    expect(conflicts[0]!.sourceRow!.name).toBe('src newer');
+    expect(conflicts[0]!.targetRow!.name).toBe('dst older');
   });
 
   it('custom asks the resolver', async () => {

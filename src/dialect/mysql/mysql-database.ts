@@ -7,9 +7,10 @@ import { createPool, type Pool } from 'mysql2/promise';
 import { BucketAccumulator, ChecksumAccumulator, finishRowHash, keyIdentity, rowHash } from '../canonical.js';
 import { CHECKPOINTS_TABLE, CONFLICTS_TABLE, conflictRow } from '../conflicts-table.js';
 import type { DatabaseOptions } from '../create-database.js';
-import { bucketKeyColumn, rangeList, type Database } from '../dialect.js';
+import { bucketKeyColumn, planConditionalWrite, rangeList, type Database } from '../dialect.js';
 import type {
-  ApplyResult, BucketChecksum, ChangeSet, ConflictRecord, Engine, KeyHash, KeyRange, KeyTuple, RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
+  ApplyResult, BucketChecksum, ChangeSet, ConditionalApplyResult, ConflictRecord, Engine, ExpectedRow, KeyHash, KeyRange, KeyTuple,
+  RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
 } from '../types.js';
 import { mysqlConnectionSettings } from './mysql-connection-options.js';
 import { translateMysqlError, type ErrorContext } from './mysql-errors.js';
@@ -38,12 +39,30 @@ interface CoreConnection {
 /** 2^100: what a row whose hash is NULL (canonical text over max_allowed_packet) adds to the sum. */
 const OVERFLOW_MARKER = '1267650600228229401496703205376';
 
-export class MysqlDatabase implements Database {
+/** One statement on the connection of a transaction; rows as arrays (mysql2 `rowsAsArray`). */
+export type TransactionQuery = (sql: string) => Promise<unknown[][]>;
+
+/**
+ * What `MysqlDatabase` offers the other roles of this dialect (mysql-sync-state.ts) beyond `Database`:
+ * several statements in one transaction on one connection, which `execute` (any pool connection per
+ * call, no multipleStatements) cannot hold together.
+ */
+export interface MysqlTransactions {
+  /**
+   * Runs `work` between BEGIN and COMMIT on one pool connection; ROLLBACK when it throws. Errors are
+   * translated (`DatabaseError`), `action` names what was done in their message.
+   */
+  transaction<T>(action: string, work: (query: TransactionQuery) => Promise<T>): Promise<T>;
+}
+
+export class MysqlDatabase implements Database, MysqlTransactions {
   readonly engine: Engine = 'mysql';
   readonly connectionName: string;
   private readonly pool: Pool;
   private readonly errorContext: ErrorContext;
   private readonly arrayQuery: ArrayQuery;
+  /** The conflict log's table, made (and brought up to date) once per process. */
+  private conflictsTable: Promise<void> | undefined;
 
   constructor(options: DatabaseOptions) {
     this.connectionName = options.connectionName;
@@ -199,25 +218,44 @@ export class MysqlDatabase implements Database {
         await this.pool.query(statements[0]!);
         return { upserted: changes.upserts.length, deleted: changes.deletes.length };
       }
-      const connection = await this.pool.getConnection();
-      let healthy = true;
-      try {
-        await connection.beginTransaction();
-        try {
-          for (const sql of statements) await connection.query(sql);
-          await connection.commit();
-        } catch (error) {
-          await connection.rollback().catch(() => {
-            healthy = false;
-          });
-          throw error;
-        }
-      } finally {
-        if (healthy) connection.release();
-        else connection.destroy();
-      }
+      await this.inTransaction(async (query) => {
+        for (const sql of statements) await query(sql);
+      });
       return { upserted: changes.upserts.length, deleted: changes.deletes.length };
     });
+  }
+
+  /**
+   * Locking read, then applyChanges' statements for the unchanged keys, in one transaction.
+   * `SELECT ... FOR UPDATE` is a locking read: it reads the latest committed rows (not the
+   * transaction's snapshot) and waits for a transaction that holds one of them, so a user's write
+   * that commits before the lock is granted is seen, and one that comes after waits for our COMMIT.
+   * On the key's index InnoDB also locks the gaps of absent keys (REPEATABLE READ, the default), so
+   * an insert of an expected-absent key by another session waits as well (checked on MariaDB 10.11
+   * for integer and utf8mb4_bin keys), as does any insert into the same gap, until COMMIT. Rows are
+   * locked in index order of each IN list; two such calls over overlapping keys can still deadlock
+   * (DB_DEADLOCK, retryable).
+   */
+  async applyChangesIfUnchanged(shape: TableShape, changes: ChangeSet, expected: readonly ExpectedRow[]): Promise<ConditionalApplyResult> {
+    const plan = planConditionalWrite(shape, changes, expected);
+    if (plan.keys.length === 0) return { upserted: 0, deleted: 0, changed: [] };
+    return this.guard(`writing ${shape.table} where unchanged`, () =>
+      this.inTransaction(async (query) => {
+        const current: Row[] = [];
+        for (const batch of chunks(plan.keys, this.keysPerStatement(shape))) {
+          const rows = await query(`SELECT ${this.selectList(shape)} FROM ${this.from(shape)} WHERE ${keysPredicate(shape, batch)} FOR UPDATE`);
+          for (const raw of rows) current.push(this.portableRow(shape, raw));
+        }
+        const decided = plan.decide(current);
+        const write = decided.changes;
+        for (const sql of [...this.deleteStatements(shape, write.deletes), ...this.upsertStatements(shape, write.upserts)]) await query(sql);
+        return { upserted: write.upserts.length, deleted: write.deletes.length, changed: decided.changed };
+      }),
+    );
+  }
+
+  transaction<T>(action: string, work: (query: TransactionQuery) => Promise<T>): Promise<T> {
+    return this.guard(action, () => this.inTransaction(work));
   }
 
   /**
@@ -229,23 +267,38 @@ export class MysqlDatabase implements Database {
     return this.guard('recording conflicts', async () => {
       if (records.length === 0) return;
       const table = quoteIdentifier(CONFLICTS_TABLE);
-      await this.pool.query(
-        `CREATE TABLE IF NOT EXISTS ${table} (id CHAR(32) CHARACTER SET ascii NOT NULL PRIMARY KEY, ` +
-          `pipeline VARCHAR(255) NOT NULL, table_name VARCHAR(255) NOT NULL, row_key JSON NOT NULL, ` +
-          `source_row JSON NOT NULL, target_row JSON NOT NULL, ` +
-          `detected_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), ` +
-          `status VARCHAR(16) NOT NULL DEFAULT 'pending', resolved_at DATETIME(6) NULL) CHARACTER SET utf8mb4`,
-      );
+      this.conflictsTable ??= (async () => {
+        await this.pool.query(
+          `CREATE TABLE IF NOT EXISTS ${table} (id CHAR(32) CHARACTER SET ascii NOT NULL PRIMARY KEY, ` +
+            `pipeline VARCHAR(255) NOT NULL, table_name VARCHAR(255) NOT NULL, row_key JSON NOT NULL, ` +
+            `source_row JSON NOT NULL, target_row JSON NOT NULL, ` +
+            `detected_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), ` +
+            `status VARCHAR(16) NOT NULL DEFAULT 'pending', resolved_at DATETIME(6) NULL, ` +
+            `kind VARCHAR(16) NULL, policy VARCHAR(16) NULL, outcome VARCHAR(16) NULL) CHARACTER SET utf8mb4`,
+        );
+        // A log created before kind/policy/outcome existed (MySQL 8 lacks ADD COLUMN IF NOT EXISTS:
+        // there this step fails on an old table, which then needs the three columns added by hand).
+        await this.pool.query(
+          `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS kind VARCHAR(16) NULL, ADD COLUMN IF NOT EXISTS policy VARCHAR(16) NULL, ` +
+            `ADD COLUMN IF NOT EXISTS outcome VARCHAR(16) NULL`,
+        );
+      })();
+      this.conflictsTable.catch(() => (this.conflictsTable = undefined));
+      await this.conflictsTable;
       for (const batch of chunks(records.map(conflictRow), 500)) {
         const tuples = batch.map(
           (row) =>
-            `(${[row.id, row.pipeline, row.tableName, row.rowKey, row.sourceRow, row.targetRow].map(textLiteral).join(', ')})`,
+            `(${[row.id, row.pipeline, row.tableName, row.rowKey, row.sourceRow, row.targetRow, row.kind, row.policy, row.outcome, row.status]
+              .map(textLiteral)
+              .join(', ')}, ${row.status === 'resolved' ? 'CURRENT_TIMESTAMP(6)' : 'NULL'})`,
         );
-        // A key that is in conflict again is pending again, with the rows as they are now.
+        // A key that is in conflict again is pending again, with the rows as they are now (decided
+        // conflicts have ids of their own and never collide).
         await this.pool.query(
-          `INSERT INTO ${table} (id, pipeline, table_name, row_key, source_row, target_row) VALUES ${tuples.join(', ')} ` +
-            `ON DUPLICATE KEY UPDATE source_row = VALUES(source_row), target_row = VALUES(target_row), ` +
-            `detected_at = CURRENT_TIMESTAMP(6), status = 'pending', resolved_at = NULL`,
+          `INSERT INTO ${table} (id, pipeline, table_name, row_key, source_row, target_row, kind, policy, outcome, status, resolved_at) ` +
+            `VALUES ${tuples.join(', ')} ` +
+            `ON DUPLICATE KEY UPDATE source_row = VALUES(source_row), target_row = VALUES(target_row), kind = VALUES(kind), ` +
+            `policy = VALUES(policy), outcome = VALUES(outcome), detected_at = CURRENT_TIMESTAMP(6), status = 'pending', resolved_at = NULL`,
         );
       }
     });
@@ -312,6 +365,31 @@ export class MysqlDatabase implements Database {
       return await work();
     } catch (error) {
       throw translateMysqlError(error, this.errorContext, action);
+    }
+  }
+
+  /** BEGIN ... COMMIT on one pool connection; a connection whose ROLLBACK failed is destroyed, not reused. */
+  private async inTransaction<T>(work: (query: TransactionQuery) => Promise<T>): Promise<T> {
+    const connection = await this.pool.getConnection();
+    let healthy = true;
+    try {
+      await connection.beginTransaction();
+      try {
+        const result = await work(async (sql) => {
+          const [rows] = await connection.query({ sql, rowsAsArray: true });
+          return Array.isArray(rows) ? (rows as unknown as unknown[][]) : [];
+        });
+        await connection.commit();
+        return result;
+      } catch (error) {
+        await connection.rollback().catch(() => {
+          healthy = false;
+        });
+        throw error;
+      }
+    } finally {
+      if (healthy) connection.release();
+      else connection.destroy();
     }
   }
 

@@ -3,9 +3,10 @@ import { ConfigError } from '../../errors/index.js';
 import { BucketAccumulator, ChecksumAccumulator, finishRowHash, keyIdentity } from '../canonical.js';
 import type { DatabaseOptions } from '../create-database.js';
 import { CHECKPOINTS_TABLE, CONFLICTS_TABLE, conflictRow } from '../conflicts-table.js';
-import { bucketKeyColumn, rangeList, type Database } from '../dialect.js';
+import { bucketKeyColumn, planConditionalWrite, rangeList, type Database } from '../dialect.js';
 import type {
-  ApplyResult, BucketChecksum, ChangeSet, ConflictRecord, KeyHash, KeyRange, KeyTuple, RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
+  ApplyResult, BucketChecksum, ChangeSet, ConditionalApplyResult, ConflictRecord, ExpectedRow, KeyHash, KeyRange, KeyTuple,
+  RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
 } from '../types.js';
 import { createPool, parsePostgresUrl, type PostgresConnectionSettings } from './postgres-connection.js';
 import { translatePostgresError, type ErrorContext } from './postgres-errors.js';
@@ -37,6 +38,8 @@ export class PostgresDatabase implements Database {
   private readonly introspector: PostgresIntrospector;
   private readonly errorContext: ErrorContext;
   private readonly identityCache = new Map<string, Promise<Set<string>>>();
+  /** The conflict log's table, made (and brought up to date) once per process. */
+  private conflictsTable: Promise<void> | undefined;
 
   constructor(options: DatabaseOptions) {
     this.connectionName = options.connectionName;
@@ -235,11 +238,62 @@ export class PostgresDatabase implements Database {
 
   async applyChanges(shape: TableShape, changes: ChangeSet): Promise<ApplyResult> {
     if (changes.upserts.length === 0 && changes.deletes.length === 0) return { upserted: 0, deleted: 0 };
+    const identityAlways = changes.upserts.length > 0 ? await this.identityAlways(shape.table) : new Set<string>();
+    const statements = this.changeStatements(shape, changes, identityAlways);
+    await this.withClient(async (client) => {
+      if (statements.length === 1) {
+        // One statement is atomic on its own: no BEGIN/COMMIT round trips, which are most of the
+        // cost of the small batches the apply lanes write.
+        await client.query(statements[0]!.text, statements[0]!.values);
+        return;
+      }
+      await this.inTransaction(client, async () => {
+        for (const statement of statements) await client.query(statement.text, statement.values);
+      });
+    });
+    return { upserted: changes.upserts.length, deleted: changes.deletes.length };
+  }
+
+  /**
+   * Locking read, then applyChanges' statements for the unchanged keys, in one transaction (READ
+   * COMMITTED). `SELECT ... FOR UPDATE` waits for a transaction that holds one of the rows and then
+   * returns the row as that transaction committed it (or nothing, if it deleted it), so a user's
+   * write is either seen here or waits for our COMMIT. Absent rows cannot be locked: another session
+   * may insert an expected-absent key meanwhile, and the upsert (ON CONFLICT DO UPDATE) then
+   * overwrites it. Two such calls over overlapping keys may deadlock (DB_DEADLOCK, retryable).
+   */
+  async applyChangesIfUnchanged(shape: TableShape, changes: ChangeSet, expected: readonly ExpectedRow[]): Promise<ConditionalApplyResult> {
+    const plan = planConditionalWrite(shape, changes, expected);
+    if (plan.keys.length === 0) return { upserted: 0, deleted: 0, changed: [] };
+    // Looked up before taking a client: a pool query made while holding one could wait forever for a
+    // free client when every client of the pool does the same.
+    const identityAlways = changes.upserts.length > 0 ? await this.identityAlways(shape.table) : new Set<string>();
+    return this.withClient((client) =>
+      this.inTransaction(client, async () => {
+        const current: Row[] = [];
+        for (const batch of this.keyBatches(shape, plan.keys)) {
+          const params = new Params();
+          const result = await client.query<unknown[]>({
+            text: `SELECT ${this.selectList(shape)} FROM ${this.tableName(shape)} WHERE ${keysPredicate(shape, batch, params)} FOR UPDATE`,
+            values: params.values,
+            rowMode: 'array',
+          });
+          for (const raw of result.rows) current.push(this.toRow(shape, raw));
+        }
+        const decided = plan.decide(current);
+        const write = decided.changes;
+        for (const statement of this.changeStatements(shape, write, identityAlways)) await client.query(statement.text, statement.values);
+        return { upserted: write.upserts.length, deleted: write.deletes.length, changed: decided.changed };
+      }),
+    );
+  }
+
+  /** The DELETE and INSERT ... ON CONFLICT statements of a change set, deletes first. */
+  private changeStatements(shape: TableShape, changes: ChangeSet, identityAlways: ReadonlySet<string>): { text: string; values: unknown[] }[] {
     const keyNames = new Set(keyColumns(shape).map((column) => column.name));
     const writable = shape.columns
       .map((column, index) => ({ column, index }))
       .filter(({ column }) => !column.generated);
-    const identityAlways = changes.upserts.length > 0 ? await this.identityAlways(shape.table) : new Set<string>();
     const updatable = writable.filter(({ column }) => !keyNames.has(column.name) && !identityAlways.has(column.name));
 
     // One row per key (last wins): ON CONFLICT DO UPDATE refuses to touch the same row twice.
@@ -277,52 +331,60 @@ export class PostgresDatabase implements Database {
         values: params.values,
       });
     }
+    return statements;
+  }
 
-    await this.withClient(async (client) => {
-      if (statements.length === 1) {
-        // One statement is atomic on its own: no BEGIN/COMMIT round trips, which are most of the
-        // cost of the small batches the apply lanes write.
-        await client.query(statements[0]!.text, statements[0]!.values);
-        return;
-      }
-      await client.query('BEGIN');
-      try {
-        for (const statement of statements) await client.query(statement.text, statement.values);
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
-    });
-    return { upserted: changes.upserts.length, deleted: changes.deletes.length };
+  /** BEGIN ... COMMIT on `client`; ROLLBACK when `work` throws (withClient then decides whether the client is reused). */
+  private async inTransaction<T>(client: Client, work: () => Promise<T>): Promise<T> {
+    await client.query('BEGIN');
+    try {
+      const result = await work();
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
   }
 
   async recordConflicts(records: readonly ConflictRecord[]): Promise<void> {
     if (records.length === 0) return;
     const table = this.tableName(CONFLICTS_TABLE);
     await this.withClient(async (client) => {
-      await client
-        .query(
-          `CREATE TABLE IF NOT EXISTS ${table} (id char(32) PRIMARY KEY, pipeline text NOT NULL, table_name text NOT NULL, ` +
-            `row_key jsonb NOT NULL, source_row jsonb NOT NULL, target_row jsonb NOT NULL, ` +
-            `detected_at timestamptz NOT NULL DEFAULT now(), status text NOT NULL DEFAULT 'pending', resolved_at timestamptz NULL)`,
-        )
-        .catch((error: { code?: string }) => {
-          // IF NOT EXISTS is not atomic: two lanes creating the table at once, the loser fails on the
-          // catalog's unique index (23505, measured) or with duplicate_table (42P07). The table exists.
-          if (error.code !== '23505' && error.code !== '42P07') throw error;
-        });
+      this.conflictsTable ??= (async () => {
+        await client
+          .query(
+            `CREATE TABLE IF NOT EXISTS ${table} (id char(32) PRIMARY KEY, pipeline text NOT NULL, table_name text NOT NULL, ` +
+              `row_key jsonb NOT NULL, source_row jsonb NOT NULL, target_row jsonb NOT NULL, ` +
+              `detected_at timestamptz NOT NULL DEFAULT now(), status text NOT NULL DEFAULT 'pending', resolved_at timestamptz NULL, ` +
+              `kind text NULL, policy text NULL, outcome text NULL)`,
+          )
+          .catch((error: { code?: string }) => {
+            // IF NOT EXISTS is not atomic: two lanes creating the table at once, the loser fails on the
+            // catalog's unique index (23505, measured) or with duplicate_table (42P07). The table exists.
+            if (error.code !== '23505' && error.code !== '42P07' && error.code !== '42710') throw error;
+          });
+        // A log created before kind/policy/outcome existed.
+        await client.query(
+          `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS kind text NULL, ADD COLUMN IF NOT EXISTS policy text NULL, ADD COLUMN IF NOT EXISTS outcome text NULL`,
+        );
+      })();
+      this.conflictsTable.catch(() => (this.conflictsTable = undefined));
+      await this.conflictsTable;
       const params = new Params();
       const tuples = records.map(conflictRow).map(
         (row) =>
           `(${params.add(row.id)}, ${params.add(row.pipeline)}, ${params.add(row.tableName)}, ${params.add(row.rowKey)}::jsonb, ` +
-          `${params.add(row.sourceRow)}::jsonb, ${params.add(row.targetRow)}::jsonb)`,
+          `${params.add(row.sourceRow)}::jsonb, ${params.add(row.targetRow)}::jsonb, ${params.add(row.kind)}, ${params.add(row.policy)}, ` +
+          `${params.add(row.outcome)}, ${params.add(row.status)}, ${row.status === 'resolved' ? 'now()' : 'NULL'})`,
       );
-      // A key that is in conflict again is pending again, with the rows as they are now.
+      // A key that is in conflict again is pending again, with the rows as they are now (decided
+      // conflicts have ids of their own and never collide).
       await client.query(
-        `INSERT INTO ${table} (id, pipeline, table_name, row_key, source_row, target_row) VALUES ${tuples.join(', ')} ` +
-          `ON CONFLICT (id) DO UPDATE SET source_row = EXCLUDED.source_row, target_row = EXCLUDED.target_row, ` +
-          `detected_at = now(), status = 'pending', resolved_at = NULL`,
+        `INSERT INTO ${table} (id, pipeline, table_name, row_key, source_row, target_row, kind, policy, outcome, status, resolved_at) ` +
+          `VALUES ${tuples.join(', ')} ` +
+          `ON CONFLICT (id) DO UPDATE SET source_row = EXCLUDED.source_row, target_row = EXCLUDED.target_row, kind = EXCLUDED.kind, ` +
+          `policy = EXCLUDED.policy, outcome = EXCLUDED.outcome, detected_at = now(), status = 'pending', resolved_at = NULL`,
         params.values,
       );
     });
@@ -350,7 +412,7 @@ export class PostgresDatabase implements Database {
         )
         .catch((error: { code?: string }) => {
           // IF NOT EXISTS is not atomic: a concurrent creator makes this one fail on the catalog (23505/42P07).
-          if (error.code !== '23505' && error.code !== '42P07') throw error;
+          if (error.code !== '23505' && error.code !== '42P07' && error.code !== '42710') throw error;
         });
     await this.checkpointStatement(() => upsert().catch(async (error: { code?: string }) => {
       if (error.code !== UNDEFINED_TABLE) throw error;
