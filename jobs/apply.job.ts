@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import { decodeTuple, type EncodedValue } from '../src/sync/portable-json.js';
 import { leaseIdsOf } from '../src/sync/lanes.js';
-import { syncKeys, type SyncResult } from '../src/sync/sync-keys.js';
+import type { SyncResult } from '../src/sync/sync-keys.js';
 import type { Runtime } from './runtime.js';
 
 /**
@@ -26,10 +26,10 @@ export async function processApply(job: Job<ApplyPayload>, runtime: Runtime): Pr
   const { pipeline, table, target } = job.data;
   const keys = job.data.keys.map(decodeTuple);
   const context = await runtime.tableContext(pipeline, table, target);
-  const request = await runtime.syncRequest(context, false, job.data.writePolicy ?? 'reconcile');
+  const sync = await runtime.keySync(context, false, job.data.writePolicy ?? 'reconcile');
   const lease = (await runtime.keyLeases.hold(leaseIdsOf(context.pair.source, keys)))!;
   try {
-    return await syncKeys(request, keys);
+    return await sync(keys);
   } finally {
     await lease.release();
   }

@@ -5,7 +5,7 @@ import type { CdcConfig } from '../src/config/index.js';
 import { ConfigError, DatabaseError, RowsyncError, SchemaError } from '../src/errors/index.js';
 import { leaseIdsOf } from '../src/sync/lanes.js';
 import { decodeTuple, encodeTuple, type EncodedValue } from '../src/sync/portable-json.js';
-import { addSyncResults, EMPTY_SYNC_RESULT, syncKeys, type SyncResult } from '../src/sync/sync-keys.js';
+import { addSyncResults, EMPTY_SYNC_RESULT, type SyncResult } from '../src/sync/sync-keys.js';
 import { JOB_NAMES } from './queues.js';
 import type { Runtime } from './runtime.js';
 
@@ -17,6 +17,9 @@ import type { Runtime } from './runtime.js';
  */
 export interface CdcBatchPayload {
   readonly pipeline: string;
+  /** The connection whose stream read these changes (a bidirectional pipeline streams both sides). */
+  readonly from: string;
+  /** Where the stream's checkpoint is kept: the side the changes are synced to. */
   readonly target: string;
   readonly epoch: string;
   readonly seq: number;
@@ -43,9 +46,10 @@ export type CdcBatchResult = SyncResult & { readonly deadLettered?: string };
 export const cdcJobId = (pipeline: string, target: string, epoch: string, seq: number, part: number) =>
   `cdc.${pipeline}.${target}.${epoch}.${seq}.${part}`;
 
-export function cdcBatchPayload(pipeline: string, part: BatchPart): CdcBatchPayload {
+export function cdcBatchPayload(pipeline: string, from: string, part: BatchPart): CdcBatchPayload {
   return {
     pipeline,
+    from,
     target: part.target,
     epoch: part.epoch,
     seq: part.seq,
@@ -97,19 +101,22 @@ export async function takeCompletions(redis: Redis, prefix: string, pipeline: st
  */
 export async function syncBatchPart(runtime: Runtime, payload: CdcBatchPayload): Promise<SyncResult> {
   let total = EMPTY_SYNC_RESULT;
+  const pipeline = runtime.pipeline(payload.pipeline);
+  // A bidirectional sync reads and writes both sides whichever side's stream saw the change.
+  const target = pipeline.mode === 'bidirectional' ? pipeline.targets[0]! : payload.target;
   for (const [table, encodedKeys] of payload.tables) {
-    const context = await runtime.tableContext(payload.pipeline, table, payload.target);
-    const request = await runtime.syncRequest(context, false, 'cdc');
+    const context = await runtime.tableContext(payload.pipeline, table, target);
+    const sync = await runtime.keySync(context, false, 'cdc');
     const keys = encodedKeys.map(decodeTuple);
     const size = context.pipeline.write.applyBatchSize;
     for (let start = 0; start < keys.length; start += size) {
       const slice = keys.slice(start, start + size);
       const lease = (await runtime.keyLeases.hold(leaseIdsOf(context.pair.source, slice)))!;
       try {
-        total = addSyncResults(total, await syncKeys(request, slice));
+        total = addSyncResults(total, await sync(slice));
       } catch (error) {
         // A schema that changed under the stream (ALTER on one side first) is read again next attempt.
-        if (error instanceof SchemaError || error instanceof DatabaseError) runtime.forgetTable(payload.pipeline, table, payload.target);
+        if (error instanceof SchemaError || error instanceof DatabaseError) runtime.forgetTable(payload.pipeline, table, target);
         throw error;
       } finally {
         await lease.release();

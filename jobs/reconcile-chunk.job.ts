@@ -3,9 +3,11 @@ import { compareShapes } from '../src/reconcile/compare-shape.js';
 import { diffChunk } from '../src/reconcile/reconcile-chunk.js';
 import { chunkReport, type ChunkReport } from '../src/reconcile/report.js';
 import type { KeyTuple } from '../src/dialect/types.js';
+import { keyIdentity } from '../src/dialect/canonical.js';
+import { syncStateKeyId } from '../src/dialect/sync-state.js';
 import { batchKeysByLane, leaseIdsOf } from '../src/sync/lanes.js';
 import { decodeRange, encodeTuple, type EncodedRange } from '../src/sync/portable-json.js';
-import { addSyncResults, EMPTY_SYNC_RESULT, syncKeys, type SyncResult } from '../src/sync/sync-keys.js';
+import { addSyncResults, EMPTY_SYNC_RESULT, type SyncResult } from '../src/sync/sync-keys.js';
 import { applyJobId, tableJobId } from './job-ids.js';
 import type { ApplyPayload } from './apply.job.js';
 import { JOB_NAMES, retryOptions } from './queues.js';
@@ -25,6 +27,8 @@ export interface ChunkPayload {
   readonly dryRun: boolean;
   /** See `RunPayload.writePolicy`. */
   readonly writePolicy?: 'cdc';
+  /** Bidirectional first run of the table: record the sync state of every row equal on both sides. */
+  readonly recordBaseline?: boolean;
   readonly step?: 'diff' | 'wait';
   readonly diff?: { sourceRows: number; targetRows: number; missing: number; extra: number; changed: number };
 }
@@ -64,10 +68,10 @@ export async function processChunk(job: Job<ChunkPayload>, token: string | undef
     if (found.keys.length === 0) return finish(runtime, data, chunkReport(diff, EMPTY_SYNC_RESULT));
 
     if (data.dryRun) {
-      const request = await runtime.syncRequest(context, true, data.writePolicy ?? 'reconcile');
+      const sync = await runtime.keySync(context, true, data.writePolicy ?? 'reconcile');
       let planned = EMPTY_SYNC_RESULT;
       for (let start = 0; start < found.keys.length; start += reconcile.applyBatchSize) {
-        planned = addSyncResults(planned, await syncKeys(request, found.keys.slice(start, start + reconcile.applyBatchSize)));
+        planned = addSyncResults(planned, await sync(found.keys.slice(start, start + reconcile.applyBatchSize)));
       }
       return finish(runtime, data, chunkReport(diff, planned));
     }
@@ -105,7 +109,7 @@ async function syncInline(runtime: Runtime, context: TableContext, keys: readonl
   const lease = await runtime.keyLeases.hold(leaseIdsOf(context.pair.source, keys), INLINE_LEASE_WAIT_MS);
   if (!lease) return undefined;
   try {
-    return await syncKeys(await runtime.syncRequest(context, false, data.writePolicy ?? 'reconcile'), keys);
+    return await (await runtime.keySync(context, false, data.writePolicy ?? 'reconcile'))(keys);
   } catch (error) {
     runtime.logger.warn(
       { table: data.table, target: data.target, chunk: data.index, err: error instanceof Error ? error.message : String(error) },
@@ -118,6 +122,35 @@ async function syncInline(runtime: Runtime, context: TableContext, keys: readonl
 }
 
 async function finish(runtime: Runtime, data: ChunkPayload, report: ChunkReport): Promise<ChunkReport> {
+  if (data.recordBaseline && !data.dryRun) await recordBaseline(runtime, data, report);
   await runtime.progress.add(data.runId, { chunksDone: 1 });
   return report;
 }
+
+/**
+ * The first bidirectional run of a table records, once its differences are synced, the state of
+ * every row of the chunk that is equal on both sides: later runs tell "changed here" from "changed
+ * there" by it. Rows still different (a `manual` conflict left pending) get none. One more scan of
+ * the chunk's row hashes per side, on the first run only.
+ */
+async function recordBaseline(runtime: Runtime, data: ChunkPayload, report: ChunkReport): Promise<void> {
+  const context = await runtime.tableContext(data.pipeline, data.table, data.target);
+  const { pair } = context;
+  const range = decodeRange(data.range);
+  // Generous: rows inserted into the range since the diff are simply not recorded (their sync is).
+  const limit = 2 * Math.max(report.sourceRows, report.targetRows) + 1000;
+  const [hashesA, hashesB] = await Promise.all([
+    context.source.rowHashes(pair.source, range, limit),
+    context.target.rowHashes(pair.target, range, limit),
+  ]);
+  const onB = new Map(hashesB.map((entry) => [keyIdentity(pair.target, entry.key), entry.hash]));
+  const entries = hashesA
+    .filter((entry) => onB.get(keyIdentity(pair.source, entry.key)) === entry.hash)
+    .map((entry) => ({ keyId: syncStateKeyId(pair.source, entry.key), hash: entry.hash }));
+  const state = runtime.syncState(data.target);
+  for (let start = 0; start < entries.length; start += BASELINE_WRITE_BATCH) {
+    await state.write(data.pipeline, data.table, entries.slice(start, start + BASELINE_WRITE_BATCH));
+  }
+}
+
+const BASELINE_WRITE_BATCH = 5000;

@@ -18,6 +18,8 @@ export interface TablePayload {
   readonly dryRun: boolean;
   /** See `RunPayload.writePolicy`. */
   readonly writePolicy?: 'cdc';
+  /** Set by the plan step: this run records the bidirectional baseline of the table (see ChunkPayload). */
+  readonly recordBaseline?: boolean;
   readonly step?: 'plan' | 'wait';
   readonly chunks?: number;
 }
@@ -41,6 +43,7 @@ export async function processTable(job: Job<TablePayload>, token: string | undef
   const data = job.data;
   if (data.step !== 'wait') {
     let chunks = 0;
+    let recordBaseline = false;
     try {
       const context = await runtime.tableContext(data.pipeline, data.table, data.target);
       const { reconcile } = context.pipeline;
@@ -48,6 +51,8 @@ export async function processTable(job: Job<TablePayload>, token: string | undef
       if (reconcile.conflict === 'timestamp') {
         conflictColumnIndex(context.pair.source, reconcile.conflictColumn, context.source.connectionName);
       }
+      recordBaseline =
+        context.pipeline.mode === 'bidirectional' && !data.dryRun && !(await runtime.syncState(data.target).hasBaseline(data.pipeline, data.table));
       let batch: ChunkPayload[] = [];
       let flushes = 0;
       const flush = async () => {
@@ -70,6 +75,7 @@ export async function processTable(job: Job<TablePayload>, token: string | undef
         batch.push({
           runId: data.runId, pipeline: data.pipeline, table: data.table, target: data.target,
           index: chunks, range: encodeRange(range), dryRun: data.dryRun, ...(data.writePolicy ? { writePolicy: data.writePolicy } : {}),
+          ...(recordBaseline ? { recordBaseline } : {}),
         });
         chunks += 1;
         if (batch.length >= (FIRST_ADD_BATCHES[flushes] ?? ADD_BATCH)) {
@@ -86,10 +92,12 @@ export async function processTable(job: Job<TablePayload>, token: string | undef
       }
       throw error;
     }
-    await job.updateData({ ...data, step: 'wait', chunks });
+    await job.updateData({ ...data, step: 'wait', chunks, ...(recordBaseline ? { recordBaseline } : {}) });
     if (await job.moveToWaitingChildren(token ?? '')) throw new WaitingChildrenError();
   }
   const chunkReports = Object.values(await job.getChildrenValues<ChunkReport>());
+  // Every chunk recorded its rows: from now on only differing keys need their state read.
+  if (job.data.recordBaseline) await runtime.syncState(data.target).markBaseline(data.pipeline, data.table);
   await runtime.progress.add(data.runId, { tablesDone: 1 });
   return tableReport(data.table, data.target, chunkReports);
 }

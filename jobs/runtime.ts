@@ -12,7 +12,12 @@ import type { Database } from '../src/dialect/dialect.js';
 import { buildTablePair, type TablePair } from '../src/dialect/table-pair.js';
 import { ConfigError } from '../src/errors/index.js';
 import type { Logger } from '../src/logging/logger.js';
-import type { CustomResolver, SyncRequest } from '../src/sync/sync-keys.js';
+import { syncKeys, type CustomResolver, type SyncRequest, type SyncResult } from '../src/sync/sync-keys.js';
+import {
+  asSyncResult, syncBidirectional, type BidirectionalConflict, type BidirectionalPolicyName, type BidirectionalRequest,
+} from '../src/sync/bidirectional-sync.js';
+import { createSyncStateStore, type SyncStateStore } from '../src/dialect/sync-state.js';
+import type { ConflictRecord, KeyTuple } from '../src/dialect/types.js';
 import { RowsyncQueues } from './queues.js';
 import { RunProgress } from './run-progress.js';
 
@@ -41,6 +46,7 @@ export class Runtime {
   private readonly databases = new Map<string, Database>();
   private readonly pairs = new Map<string, { at: number; context: Promise<TableContext> }>();
   private readonly resolvers = new Map<string, Promise<CustomResolver>>();
+  private readonly syncStates = new Map<string, SyncStateStore>();
 
   constructor(
     readonly config: Config,
@@ -120,6 +126,53 @@ export class Runtime {
     };
   }
 
+  /**
+   * The sync of a table pair, as every job calls it: `syncKeys` (one-way), or `syncBidirectional` for
+   * a bidirectional pipeline; both report a `SyncResult`.
+   */
+  async keySync(context: TableContext, dryRun: boolean, purpose: 'reconcile' | 'cdc' = 'reconcile'): Promise<(keys: readonly KeyTuple[]) => Promise<SyncResult>> {
+    if (context.pipeline.mode === 'bidirectional') {
+      const request = await this.bidirectionalRequest(context, dryRun, purpose);
+      return async (keys) => asSyncResult(await syncBidirectional(request, keys));
+    }
+    const request = await this.syncRequest(context, dryRun, purpose);
+    return (keys) => syncKeys(request, keys);
+  }
+
+  /** What `syncBidirectional` needs for one table pair: side A = the source, side B = the one target. */
+  async bidirectionalRequest(context: TableContext, dryRun: boolean, purpose: 'reconcile' | 'cdc' = 'reconcile'): Promise<BidirectionalRequest> {
+    const { pipeline, source, target, pair } = context;
+    const policy = purpose === 'reconcile' ? pipeline.reconcile : pipeline.write;
+    const field = purpose === 'reconcile' ? `pipelines.${pipeline.name}.reconcile.resolvers` : `pipelines.${pipeline.name}.resolvers`;
+    const resolver = policy.conflict === 'custom' ? await this.resolver(policy.resolvers, field, pair.source.table) : undefined;
+    return {
+      pipeline: pipeline.name,
+      a: source,
+      b: target,
+      pair,
+      dryRun,
+      policy: {
+        // The config admits only the bidirectional policies for a bidirectional pipeline.
+        conflict: policy.conflict as BidirectionalPolicyName,
+        conflictColumn: policy.conflictColumn,
+        priority: policy.priority === pipeline.source ? 'a' : 'b',
+        ...(resolver ? { resolver } : {}),
+      },
+      state: this.syncState(target.connectionName),
+      recordConflicts: (conflicts) => target.recordConflicts(conflicts.map(conflictRecordOf)),
+    };
+  }
+
+  /** The sync state of bidirectional pipelines, kept in side B's database. */
+  syncState(connection: string): SyncStateStore {
+    let store = this.syncStates.get(connection);
+    if (!store) {
+      store = createSyncStateStore(this.database(connection));
+      this.syncStates.set(connection, store);
+    }
+    return store;
+  }
+
   /** Forgets a cached table pair (its schema changed, or a write found it out of date). */
   forgetTable(pipelineName: string, table: string, targetName: string): void {
     this.pairs.delete(`${pipelineName}\u0000${table}\u0000${targetName}`);
@@ -156,4 +209,18 @@ export class Runtime {
     this.databases.clear();
     await this.redis.quit().catch(() => undefined);
   }
+}
+
+/** A bidirectional conflict as a row of side B's `rowsync_conflicts` (source = side A, target = side B). */
+function conflictRecordOf(conflict: BidirectionalConflict): ConflictRecord {
+  return {
+    pipeline: conflict.pipeline,
+    table: conflict.table,
+    key: conflict.key,
+    sourceRow: conflict.rowA,
+    targetRow: conflict.rowB,
+    kind: conflict.kind,
+    policy: conflict.policy,
+    outcome: conflict.outcome,
+  };
 }

@@ -8,7 +8,10 @@
 //   3. runs `rowsync reconcile` through the real CLI (progress on stderr), which finds and repairs it;
 //   4. runs it again, which finds nothing; checks both reports against the injected drift;
 //   5. turns on change-data-capture (`rowsync cdc setup`, then a `rowsync cdc --workers 2` process
-//      reading MariaDB's binlog), changes rows in MariaDB and shows them arriving in PostgreSQL.
+//      reading MariaDB's binlog), changes rows in MariaDB and shows them arriving in PostgreSQL;
+//   6. runs a bidirectional pipeline (`notes` in both databases, `conflict: timestamp`): rows written
+//      on either side reach the other, one row edited on both sides is a conflict the newer edit wins,
+//      shown by the run report and `rowsync conflicts list`.
 // Exit code 0 when both reports are what they must be. Running it again starts from scratch: the demo
 // database, schema and Redis prefix (`rowsync-demo`) are recreated, nothing else is touched.
 //
@@ -531,6 +534,66 @@ async function cdcDemo(configFile, sourceUrl, targetUrl) {
   }
 }
 
+// ------------------------------------------------------------------------------------------------
+// Bidirectional
+
+async function bidirectionalDemo(configFile, sourceUrl, targetUrl) {
+  const { default: mysql } = await import('mysql2/promise');
+  const { default: pg } = await import('pg');
+  const mariadb = await mysql.createConnection(sourceUrl);
+  const parsed = new URL(targetUrl);
+  const schema = parsed.searchParams.get('schema') ?? 'public';
+  parsed.search = '';
+  const postgres = new pg.Client({ connectionString: parsed.toString() });
+  await postgres.connect();
+  const notes = `${quote.postgres(schema)}.notes`;
+  const both = async (mysqlSql, pgSql = mysqlSql.replace('DATETIME(6)', 'TIMESTAMP(6)')) => {
+    await mariadb.query(mysqlSql);
+    await postgres.query(pgSql.replace(/\bnotes\b/, notes));
+  };
+  const reconcile = (runId) => {
+    const args = [CLI, 'reconcile', '--config', configFile, '--pipeline', 'notes-both-ways', '--run-id', runId];
+    say(`$ node ${args.slice(0, -2).join(' ')}`);
+    const env = { ...process.env, ROWSYNC_LOG_LEVEL: process.env.ROWSYNC_LOG_LEVEL ?? 'warn' };
+    if (run(process.execPath, args, { env }) !== 0) throw new DemoError('rowsync reconcile (bidirectional) failed');
+  };
+  try {
+    await both('CREATE TABLE notes (id INT NOT NULL PRIMARY KEY, body VARCHAR(100) NOT NULL, updated_at DATETIME(6) NOT NULL)');
+    await both("INSERT INTO notes VALUES (1, 'buy milk', '2026-12-01 09:00:00'), (2, 'call Ada', '2026-12-01 09:00:00'), (3, 'ship order', '2026-12-01 09:00:00')");
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    say('   Both sides hold notes 1-3. The first run records every row\'s state (who last agreed on what):');
+    reconcile(`notes-both-ways.demo.${stamp}.baseline`);
+    const edits = [
+      ['MariaDB', "INSERT INTO notes VALUES (4, 'written in MariaDB', '2026-12-01 10:00:00')"],
+      ['PostgreSQL', "INSERT INTO notes VALUES (5, 'written in PostgreSQL', '2026-12-01 10:00:00')"],
+      ['PostgreSQL', 'DELETE FROM notes WHERE id = 3'],
+      ['MariaDB', "UPDATE notes SET body = 'buy oat milk (MariaDB, 10:05)', updated_at = '2026-12-01 10:05:00' WHERE id = 1"],
+      ['PostgreSQL', "UPDATE notes SET body = 'buy milk and eggs (PostgreSQL, 10:07)', updated_at = '2026-12-01 10:07:00' WHERE id = 1"],
+    ];
+    for (const [side, sql] of edits) {
+      say(`   ${side}> ${sql}`);
+      if (side === 'MariaDB') await mariadb.query(sql);
+      else await postgres.query(sql.replace(/\bnotes\b/, notes));
+    }
+    say('   Note 1 was edited on both sides since they last agreed: a conflict; the newer edit (10:07) must win on both.');
+    reconcile(`notes-both-ways.demo.${stamp}.changes`);
+    const [[mine]] = await mariadb.query('SELECT body FROM notes WHERE id = 1');
+    const { rows: [theirs] } = await postgres.query(`SELECT body FROM ${notes} WHERE id = 1`);
+    const [countA] = await mariadb.query('SELECT COUNT(*) AS n FROM notes');
+    const { rows: [countB] } = await postgres.query(`SELECT COUNT(*) AS n FROM ${notes}`);
+    if (mine.body !== theirs.body || !mine.body.includes('10:07') || Number(countA[0].n) !== 4 || Number(countB.n) !== 4) {
+      throw new DemoError(`bidirectional: sides differ (${mine.body} / ${theirs.body}, ${countA[0].n} / ${countB.n} rows)`);
+    }
+    const listArgs = [CLI, 'conflicts', 'list', '--config', configFile, '--pipeline', 'notes-both-ways', '--all'];
+    say(`$ node ${listArgs.join(' ')}`);
+    if (run(process.execPath, listArgs) !== 0) throw new DemoError('rowsync conflicts list failed');
+    say("   OK: 4 notes on both sides (4 from MariaDB, 5 from PostgreSQL, 3 deleted on both), note 1 is PostgreSQL's newer edit.");
+  } finally {
+    await mariadb.end();
+    await postgres.end();
+  }
+}
+
 async function waitFor(probe, what, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   while (!(await probe())) {
@@ -624,6 +687,10 @@ async function main() {
   say();
   say(bold('6. Change-data-capture') + ': MariaDB\'s binlog streamed into PostgreSQL through the same write path.');
   await cdcDemo(configFile, sourceUrl, targetUrl);
+
+  say();
+  say(bold('7. Bidirectional') + ': `notes` takes writes in both databases; pipeline notes-both-ways, conflict: timestamp.');
+  await bidirectionalDemo(configFile, sourceUrl, targetUrl);
 
   say();
   say(bold('Next') + ' (the servers keep running; `npm run services:stop` stops them):');

@@ -6,7 +6,7 @@ import { JOB_NAMES } from '../jobs/queues.js';
 import { enqueueRun, pipelineTables } from '../jobs/reconcile-run.job.js';
 import type { Runtime } from '../jobs/runtime.js';
 import { CdcReader, type CdcReaderPorts, type ReaderStatus } from '../src/cdc/cdc-reader.js';
-import type { PipelineConfig } from '../src/config/index.js';
+import type { CdcMode, PipelineConfig } from '../src/config/index.js';
 import { LeaderLock } from '../src/coordination/leader-lock.js';
 import type { ChangeSource } from '../src/dialect/change-source.js';
 import { createChangeSource } from '../src/dialect/create-change-source.js';
@@ -14,8 +14,8 @@ import { ConfigError, PositionLostError } from '../src/errors/index.js';
 
 /** Redis hash of the readers' published status, one field per pipeline (read by `rowsync status`). */
 export const cdcStatusKey = (prefix: string) => `${prefix}:cdc-status`;
-/** The leader lock of a pipeline's reader: one reader per (pipeline, source) cluster-wide. */
-export const cdcLeaderKey = (prefix: string, pipeline: string) => `${prefix}:cdc-leader:${pipeline}`;
+/** The leader lock of a stream's reader: one reader per (pipeline, source side) cluster-wide. */
+export const cdcLeaderKey = (prefix: string, stream: string) => `${prefix}:cdc-leader:${stream}`;
 
 export interface RunningReaders {
   readonly readers: readonly CdcReader[];
@@ -34,38 +34,67 @@ export function cdcPipelines(runtime: Runtime, only?: string): PipelineConfig[] 
   return runtime.config.pipelines.filter((pipeline) => pipeline.cdc);
 }
 
-/** The change source of a pipeline, on the runtime's pool of its source. */
-export async function changeSourceOf(runtime: Runtime, pipeline: PipelineConfig): Promise<ChangeSource> {
+/**
+ * One change stream of a pipeline: its source side and the side(s) its changes are synced to (where
+ * its checkpoints live). A one-way pipeline has one stream; a bidirectional one has two, A -> B and
+ * B -> A, each with its own reader, lock and checkpoint (the checkpoint of a side's stream is kept in
+ * the other side).
+ */
+export interface CdcStream {
+  readonly pipeline: PipelineConfig;
+  /** The connection whose changes this stream reads. */
+  readonly from: string;
+  readonly targets: readonly string[];
+  readonly mode: CdcMode;
+  readonly serverId: number;
+  /** Names the stream's lock and status: the pipeline, plus `<-` and the side for side B's stream. */
+  readonly name: string;
+}
+
+export function cdcStreams(pipeline: PipelineConfig): CdcStream[] {
   const cdc = pipeline.cdc;
   if (!cdc) throw new ConfigError(`pipelines.${pipeline.name}.cdc: not configured`, { subject: `pipelines.${pipeline.name}.cdc` });
-  const connection = runtime.config.connections[pipeline.source]!;
-  return createChangeSource(cdc.mode, {
+  const streams: CdcStream[] = [{ pipeline, from: pipeline.source, targets: pipeline.targets, mode: cdc.mode, serverId: cdc.serverId, name: pipeline.name }];
+  if (pipeline.mode === 'bidirectional') {
+    const sideB = pipeline.targets[0]!;
+    streams.push({ pipeline, from: sideB, targets: [pipeline.source], mode: cdc.modeB, serverId: cdc.serverIdB, name: `${pipeline.name}<-${sideB}` });
+  }
+  return streams;
+}
+
+/** The change source of a stream (a pipeline: its source side's), on the runtime's pool of that side. */
+export async function changeSourceOf(runtime: Runtime, of: CdcStream | PipelineConfig): Promise<ChangeSource> {
+  const stream = 'from' in of ? of : cdcStreams(of)[0]!;
+  const { pipeline } = stream;
+  const cdc = pipeline.cdc!;
+  return createChangeSource(stream.mode, {
     pipeline: pipeline.name,
-    connectionName: pipeline.source,
-    url: connection.url,
-    database: runtime.database(pipeline.source),
+    connectionName: stream.from,
+    url: runtime.config.connections[stream.from]!.url,
+    database: runtime.database(stream.from),
     tables: await pipelineTables(runtime, pipeline),
-    serverId: cdc.serverId,
+    serverId: stream.serverId,
     heartbeatMs: cdc.heartbeatMs,
     pollIntervalMs: cdc.pollIntervalMs,
   });
 }
 
 /**
- * Starts one reader per CDC pipeline (each waits as a standby while another process holds its lock).
+ * Starts one reader per CDC stream (each waits as a standby while another process holds its lock).
  * Every reader's source is preflighted first, so a missing server setting fails the command at once,
  * naming the setting, instead of retrying in the background.
  */
 export async function startCdcReaders(runtime: Runtime, options: { pipeline?: string } = {}): Promise<RunningReaders> {
-  const pipelines = cdcPipelines(runtime, options.pipeline);
   const readers: CdcReader[] = [];
-  for (const pipeline of pipelines) {
-    const source = await changeSourceOf(runtime, pipeline);
-    // A lost position is not a setup problem: the reader answers it with a reconcile.
-    await source.preflight().catch((error: unknown) => {
-      if (!(error instanceof PositionLostError)) throw error;
-    });
-    readers.push(new CdcReader(readerPorts(runtime, pipeline, source), readerOptions(pipeline), runtime.logger.child({ pipeline: pipeline.name })));
+  for (const pipeline of cdcPipelines(runtime, options.pipeline)) {
+    for (const stream of cdcStreams(pipeline)) {
+      const source = await changeSourceOf(runtime, stream);
+      // A lost position is not a setup problem: the reader answers it with a reconcile.
+      await source.preflight().catch((error: unknown) => {
+        if (!(error instanceof PositionLostError)) throw error;
+      });
+      readers.push(new CdcReader(readerPorts(runtime, stream, source), readerOptions(stream), runtime.logger.child({ pipeline: pipeline.name, stream: stream.from })));
+    }
   }
   for (const reader of readers) reader.start();
   return {
@@ -76,10 +105,11 @@ export async function startCdcReaders(runtime: Runtime, options: { pipeline?: st
   };
 }
 
-function readerOptions(pipeline: PipelineConfig) {
-  const cdc = pipeline.cdc!;
+function readerOptions(stream: CdcStream) {
+  const cdc = stream.pipeline.cdc!;
   return {
-    pipeline: pipeline.name,
+    pipeline: stream.pipeline.name,
+    stream: stream.name,
     batchSize: cdc.batchSize,
     batchWindowMs: cdc.batchWindowMs,
     maxInFlightBatches: cdc.maxInFlightBatches,
@@ -87,18 +117,19 @@ function readerOptions(pipeline: PipelineConfig) {
   };
 }
 
-function readerPorts(runtime: Runtime, pipeline: PipelineConfig, source: ChangeSource): CdcReaderPorts {
+function readerPorts(runtime: Runtime, stream: CdcStream, source: ChangeSource): CdcReaderPorts {
   const { redis, queues, config } = runtime;
+  const { pipeline } = stream;
   const prefix = config.redis.prefix;
   const cdc = pipeline.cdc!;
   const where = `${hostname()}:${process.pid}`;
   return {
     source,
-    targets: pipeline.targets,
-    readCheckpoint: (target) => runtime.database(target).readCheckpoint(pipeline.name, pipeline.source),
-    writeCheckpoint: (target, position) => runtime.database(target).writeCheckpoint(pipeline.name, pipeline.source, position),
+    targets: stream.targets,
+    readCheckpoint: (target) => runtime.database(target).readCheckpoint(pipeline.name, stream.from),
+    writeCheckpoint: (target, position) => runtime.database(target).writeCheckpoint(pipeline.name, stream.from, position),
     async enqueue(part) {
-      const payload = cdcBatchPayload(pipeline.name, part);
+      const payload = cdcBatchPayload(pipeline.name, stream.from, part);
       await queues.cdc.add(JOB_NAMES.cdc, payload, cdcJobOptions(cdc, payload));
     },
     takeCompletions: (epoch) => takeCompletions(redis, prefix, pipeline.name, epoch),
@@ -127,13 +158,13 @@ function readerPorts(runtime: Runtime, pipeline: PipelineConfig, source: ChangeS
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
     },
-    publishStatus: (status) => publishStatus(redis, prefix, { ...status, reader: where } as ReaderStatus),
-    lock: new LeaderLock(redis, cdcLeaderKey(prefix, pipeline.name)),
+    publishStatus: (status) => publishStatus(redis, prefix, { ...status, source: stream.from, reader: where } as ReaderStatus),
+    lock: new LeaderLock(redis, cdcLeaderKey(prefix, stream.name)),
   };
 }
 
 async function publishStatus(redis: Redis, prefix: string, status: ReaderStatus): Promise<void> {
-  await redis.hset(cdcStatusKey(prefix), status.pipeline, JSON.stringify(status));
+  await redis.hset(cdcStatusKey(prefix), status.stream, JSON.stringify(status));
 }
 
 /** Every reader's last published status (`rowsync status`). */

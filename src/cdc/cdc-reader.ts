@@ -40,6 +40,10 @@ export interface TargetStatus {
 
 export interface ReaderStatus {
   readonly pipeline: string;
+  /** The stream: the pipeline, or `<pipeline><-<side B>` for the B -> A stream of a bidirectional one. */
+  readonly stream: string;
+  /** The connection the stream reads (set by the wiring). */
+  readonly source?: string;
   readonly mode: string;
   readonly state: 'standby' | 'streaming' | 'recovering' | 'stopped' | 'failing';
   readonly epoch: string | undefined;
@@ -70,6 +74,8 @@ export interface CdcReaderPorts {
 
 export interface CdcReaderOptions {
   readonly pipeline: string;
+  /** Names the stream in status (default: the pipeline). */
+  readonly stream?: string;
   readonly batchSize: number;
   readonly batchWindowMs: number;
   readonly maxInFlightBatches: number;
@@ -124,6 +130,7 @@ export class CdcReader {
     private readonly logger: Logger,
   ) {
     this.options = {
+      stream: options.pipeline,
       standbyPollMs: 1000,
       completionPollMs: 50,
       checkpointEveryMs: 200,
@@ -131,7 +138,9 @@ export class CdcReader {
       detachAfterMs: 5000,
       ...options,
     };
-    this.status = { pipeline: options.pipeline, mode: ports.source.mode, state: 'standby', epoch: undefined, targets: [], updatedAt: Date.now() };
+    this.status = {
+      pipeline: options.pipeline, stream: options.stream ?? options.pipeline, mode: ports.source.mode, state: 'standby', epoch: undefined, targets: [], updatedAt: Date.now(),
+    };
   }
 
   get state(): ReaderStatus['state'] {

@@ -112,6 +112,25 @@ export function buildProgram(): Command {
   dlqOptions(dlq.command('purge').description('drop them for good (a reconcile then repairs their keys)'))
     .action(run(async () => (await import('./commands/dlq.js')).dlqPurgeCommand));
 
+  const conflicts = program.command('conflicts').description('conflicts of a pipeline: statistics, the log, and resolving pending ones by hand');
+  conflicts
+    .command('list')
+    .description('statistics and pending conflicts per target (--all: every logged one)')
+    .addOption(configOption())
+    .requiredOption('-p, --pipeline <name>', 'pipeline')
+    .option('--all', 'resolved ones too')
+    .option('--json', 'print one JSON array')
+    .action(run(async () => (await import('./commands/conflicts.js')).conflictsListCommand));
+  conflicts
+    .command('resolve')
+    .description("settle pending conflicts by keeping one side's current row (written to the other side)")
+    .addOption(configOption())
+    .requiredOption('-p, --pipeline <name>', 'pipeline')
+    .requiredOption('--keep <side>', 'a / source, b / target, or a connection name')
+    .option('--id <id>', 'only this conflict (repeatable)', collect)
+    .option('--all', 'every pending conflict of the pipeline')
+    .action(run(async () => (await import('./commands/conflicts.js')).conflictsResolveCommand));
+
   program
     .command('start')
     .description('scheduler + workers + CDC readers + board in one process, for a single machine')

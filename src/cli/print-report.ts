@@ -14,6 +14,15 @@ export function formatReport(report: RunReport): string {
     line(header),
     ...rows.map(line),
   ];
+  for (const table of report.tables) {
+    const both = table.bidirectional;
+    if (!both) continue;
+    const conflicts = Object.entries(both.conflicts).map(([outcome, count]) => `${outcome} ${count}`).join(', ') || 'none';
+    lines.push(
+      `${table.table} <-> ${table.target}: changed on A ${both.changedOnA}, on B ${both.changedOnB}; deleted on A ${both.deletedOnA}, ` +
+        `on B ${both.deletedOnB}; written to A ${both.writtenToA}, to B ${both.writtenToB}; conflicts: ${conflicts}`,
+    );
+  }
   for (const table of report.tables) for (const error of table.errors) lines.push(`error: ${table.table} -> ${table.target}: ${error}`);
   return `${lines.join('\n')}\n`;
 }

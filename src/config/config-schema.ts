@@ -8,7 +8,10 @@ import { z } from 'zod';
 const positiveInt = (max = 1_000_000_000) => z.number().int().min(1).max(max);
 
 export const COMPARE_MODES = ['checksum', 'field_by_field', 'timestamp'] as const;
-export const CONFLICT_POLICIES = ['source_wins', 'target_wins', 'timestamp', 'merge', 'manual', 'custom'] as const;
+export const CONFLICT_POLICIES = ['source_wins', 'target_wins', 'timestamp', 'priority', 'merge', 'manual', 'custom'] as const;
+/** Policies of a bidirectional pipeline (`source_wins` / `target_wins` there are `priority`). */
+export const BIDIRECTIONAL_POLICIES = ['timestamp', 'priority', 'merge', 'manual', 'custom'] as const;
+export const PIPELINE_MODES = ['one-way', 'bidirectional'] as const;
 export const CDC_MODES = ['binlog', 'logical', 'polling'] as const;
 
 export type CompareMode = (typeof COMPARE_MODES)[number];
@@ -43,6 +46,8 @@ const writePolicyShape = {
   resolvers: z.record(z.string(), z.string().min(1)).optional(),
   /** Keys per sync (one target transaction). @defaultValue 500 */
   applyBatchSize: positiveInt(10_000).optional(),
+  /** The connection whose row wins a conflict when `conflict` is 'priority' (bidirectional). */
+  priority: z.string().min(1).optional(),
 };
 
 export const WRITE_POLICY_DEFAULTS = {
@@ -50,6 +55,7 @@ export const WRITE_POLICY_DEFAULTS = {
   conflictColumn: 'updated_at',
   resolvers: {} as Readonly<Record<string, string>>,
   applyBatchSize: 500,
+  priority: undefined as string | undefined,
 };
 
 const reconcileSchema = z.strictObject({
@@ -102,6 +108,11 @@ const pipelineSchema = z.strictObject({
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected letters, digits, _ . - (starting with a letter or digit)'),
   source: z.string().min(1),
   targets: z.array(z.string().min(1)).min(1),
+  /**
+   * 'one-way': the source's rows are copied to the targets. 'bidirectional': the source (side A)
+   * and its one target (side B) both take writes; changes flow both ways. @defaultValue 'one-way'
+   */
+  mode: z.enum(PIPELINE_MODES).default('one-way'),
   /** Tables to keep equal; omitted: every table of the source that has a primary key. */
   tables: z.array(z.string().min(1)).min(1).optional(),
   ...writePolicyShape,
@@ -181,13 +192,18 @@ export interface WritePolicyConfig {
   readonly conflictColumn: string;
   readonly resolvers: Readonly<Record<string, string>>;
   readonly applyBatchSize: number;
+  readonly priority: string | undefined;
 }
 type ParsedPipeline = ParsedConfig['pipelines'][number];
 /** Reconcile settings with the write policy resolved (reconcile override, else the pipeline's). */
 export type ReconcileConfig = Readonly<Omit<ParsedPipeline['reconcile'], keyof WritePolicyConfig>> & WritePolicyConfig;
 export type CdcConfig = Readonly<Omit<NonNullable<ParsedPipeline['cdc']>, 'mode' | 'serverId'>> & {
+  /** The mode of the source (side A). */
   readonly mode: CdcMode;
   readonly serverId: number;
+  /** Bidirectional pipelines: side B's mode (its own log, or polling like A) and binlog server id. */
+  readonly modeB: CdcMode;
+  readonly serverIdB: number;
 };
 export type PipelineConfig = Readonly<Omit<ParsedPipeline, 'reconcile' | 'cdc' | keyof WritePolicyConfig>> & {
   /** The pipeline-level write policy (CDC and bidirectional sync use it as is). */

@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
 import { createHash } from 'node:crypto';
 import {
-  configSchema, WRITE_POLICY_DEFAULTS, type CdcConfig, type CdcMode, type Config, type ConnectionConfig, type PipelineConfig,
+  BIDIRECTIONAL_POLICIES, configSchema, WRITE_POLICY_DEFAULTS, type CdcConfig, type CdcMode, type Config, type ConnectionConfig, type PipelineConfig,
   type WritePolicyConfig,
 } from './config-schema.js';
 
@@ -75,12 +75,18 @@ export function parseConfig(raw: unknown, options: { file?: string; env?: NodeJS
     });
     if (new Set(input.targets).size !== input.targets.length) fail(`${at}.targets`, 'duplicate target');
     if (input.tables && new Set(input.tables).size !== input.tables.length) fail(`${at}.tables`, 'duplicate table');
-    const { conflict, conflictColumn, resolvers, applyBatchSize, reconcile: reconcileInput, cdc: cdcInput, ...rest } = input;
+    const { conflict, conflictColumn, resolvers, applyBatchSize, priority, reconcile: reconcileInput, cdc: cdcInput, ...rest } = input;
+    const bidirectional = input.mode === 'bidirectional';
+    if (bidirectional && input.targets.length !== 1) {
+      fail(`${at}.targets`, `a bidirectional pipeline has exactly one target (side B), got ${input.targets.length}`);
+    }
     const write: WritePolicyConfig = {
-      conflict: conflict ?? WRITE_POLICY_DEFAULTS.conflict,
+      // Bidirectional pipelines have no source that wins by default: the newer row does.
+      conflict: conflict ?? (bidirectional ? 'timestamp' : WRITE_POLICY_DEFAULTS.conflict),
       conflictColumn: conflictColumn ?? WRITE_POLICY_DEFAULTS.conflictColumn,
       resolvers: resolvers ?? WRITE_POLICY_DEFAULTS.resolvers,
       applyBatchSize: applyBatchSize ?? WRITE_POLICY_DEFAULTS.applyBatchSize,
+      priority: priority ?? WRITE_POLICY_DEFAULTS.priority,
     };
     const reconcile = {
       ...reconcileInput,
@@ -88,7 +94,28 @@ export function parseConfig(raw: unknown, options: { file?: string; env?: NodeJS
       conflictColumn: reconcileInput.conflictColumn ?? write.conflictColumn,
       resolvers: reconcileInput.resolvers ?? write.resolvers,
       applyBatchSize: reconcileInput.applyBatchSize ?? write.applyBatchSize,
+      priority: reconcileInput.priority ?? write.priority,
     };
+    const checkPolicy = (policy: WritePolicyConfig, where: string) => {
+      if (bidirectional && !(BIDIRECTIONAL_POLICIES as readonly string[]).includes(policy.conflict)) {
+        fail(
+          `${where}conflict`,
+          `'${policy.conflict}' is for one-way pipelines; a bidirectional one takes ${BIDIRECTIONAL_POLICIES.map((name) => `'${name}'`).join(', ')} ` +
+            `(the winning side of 'priority' is named by "priority")`,
+        );
+      }
+      if (!bidirectional && policy.conflict === 'priority') {
+        fail(`${where}conflict`, "'priority' is for bidirectional pipelines; a one-way pipeline uses 'source_wins' or 'target_wins'");
+      }
+      if (policy.conflict === 'priority') {
+        if (!policy.priority) fail(`${where}priority`, "required when conflict is 'priority' (the connection whose row wins)");
+        if (policy.priority !== input.source && !input.targets.includes(policy.priority)) {
+          fail(`${where}priority`, `'${policy.priority}' is neither side of the pipeline (${[input.source, ...input.targets].join(', ')})`);
+        }
+      }
+    };
+    checkPolicy(write, `${at}.`);
+    checkPolicy(reconcile, `${at}.reconcile.`);
     if (reconcile.schedule !== undefined && !validateCron(reconcile.schedule)) {
       fail(`${at}.reconcile.schedule`, `not a valid cron expression: '${reconcile.schedule}'`);
     }
@@ -106,7 +133,21 @@ export function parseConfig(raw: unknown, options: { file?: string; env?: NodeJS
     let cdc: CdcConfig | undefined;
     if (cdcInput) {
       checkResolvers(write, `${at}.`);
-      cdc = { ...cdcInput, mode: cdcMode(cdcInput.mode, connections[input.source]!.url, `${at}.cdc.mode`), serverId: cdcInput.serverId ?? defaultServerId(parsed.redis.prefix, input.name) };
+      const serverId = cdcInput.serverId ?? defaultServerId(parsed.redis.prefix, input.name);
+      const targetUrl = connections[input.targets[0]!]!.url;
+      const mode = cdcMode(cdcInput.mode, connections[input.source]!.url, `${at}.cdc.mode`);
+      cdc = {
+        ...cdcInput,
+        mode,
+        serverId,
+        // Side B streams by its own log unless both sides poll; both sides may share one MySQL
+        // server, so B's binlog reader needs an id of its own.
+        modeB: bidirectional ? cdcMode(cdcInput.mode === 'polling' ? 'polling' : undefined, targetUrl, `${at}.cdc.mode`) : mode,
+        serverIdB: serverId === 4_294_967_295 ? serverId - 1 : serverId + 1,
+      };
+      if (bidirectional && cdcInput.mode !== undefined && cdcInput.mode !== 'polling' && cdcMode(undefined, targetUrl, `${at}.cdc.mode`) !== cdcInput.mode) {
+        fail(`${at}.cdc.mode`, `'${cdcInput.mode}' cannot read side B (${input.targets[0]}); leave mode unset (each side's own log) or use 'polling'`);
+      }
     }
     return { ...rest, write, reconcile, cdc } as PipelineConfig;
   });

@@ -1,3 +1,4 @@
+import { addBidirectionalResults, EMPTY_BIDIRECTIONAL_RESULT, type BidirectionalResult } from '../sync/bidirectional-result.js';
 import type { SyncResult } from '../sync/sync-keys.js';
 
 /** Counts a chunk and a table report alike. */
@@ -14,6 +15,12 @@ export interface RowCounts {
   readonly updated: number;
   readonly deleted: number;
   readonly conflicts: number;
+  /**
+   * Bidirectional pipelines (source = side A, target = side B): keys changed and deleted on each side
+   * since the last sync, rows written to each side, conflicts by outcome. `missing` / `extra` are then
+   * rows only A / only B had when compared; `inserted` / `updated` / `deleted` stay 0.
+   */
+  readonly bidirectional?: BidirectionalResult;
 }
 
 /** Counts of one chunk (a key range of one table on one target). */
@@ -58,6 +65,7 @@ export function chunkReport(
     updated: applied.updated,
     deleted: applied.deleted,
     conflicts: applied.conflicts,
+    ...(applied.bidirectional ? { bidirectional: applied.bidirectional } : {}),
   };
 }
 
@@ -84,6 +92,9 @@ export function tableReport(table: string, target: string, chunks: readonly Chun
     updated: sum((chunk) => chunk.updated),
     deleted: sum((chunk) => chunk.deleted),
     conflicts: sum((chunk) => chunk.conflicts),
+    ...(chunks.some((chunk) => chunk.bidirectional)
+      ? { bidirectional: chunks.reduce((total, chunk) => addBidirectionalResults(total, chunk.bidirectional ?? EMPTY_BIDIRECTIONAL_RESULT), EMPTY_BIDIRECTIONAL_RESULT) }
+      : {}),
     errors: [],
   };
 }

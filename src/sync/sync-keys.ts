@@ -4,8 +4,9 @@ import type { Database } from '../dialect/dialect.js';
 import type { TablePair } from '../dialect/table-pair.js';
 import type { KeyTuple, PortableValue, Row, TableShape, ValueKind } from '../dialect/types.js';
 import type { ConflictRecord } from '../dialect/types.js';
+import { addBidirectionalResults, EMPTY_BIDIRECTIONAL_RESULT, type BidirectionalResult } from './bidirectional-result.js';
 
-export type ConflictPolicyName = 'source_wins' | 'target_wins' | 'timestamp' | 'merge' | 'manual' | 'custom';
+export type ConflictPolicyName = 'source_wins' | 'target_wins' | 'timestamp' | 'priority' | 'merge' | 'manual' | 'custom';
 
 /** What a custom resolver decides for one differing row pair. */
 export type CustomDecision = 'source' | 'target' | 'skip' | Readonly<Record<string, PortableValue>>;
@@ -51,11 +52,17 @@ export interface SyncResult {
   readonly unchanged: number;
   /** Keys a policy decided to leave as they are (target_wins, an older source under timestamp...). */
   readonly skipped: number;
+  /** Bidirectional pipelines: what changed on which side and how conflicts ended (bidirectional-sync.ts). */
+  readonly bidirectional?: BidirectionalResult;
 }
 
 export const EMPTY_SYNC_RESULT: SyncResult = { inserted: 0, updated: 0, deleted: 0, conflicts: 0, unchanged: 0, skipped: 0 };
 
 export function addSyncResults(a: SyncResult, b: SyncResult): SyncResult {
+  const bidirectional =
+    a.bidirectional || b.bidirectional
+      ? addBidirectionalResults(a.bidirectional ?? EMPTY_BIDIRECTIONAL_RESULT, b.bidirectional ?? EMPTY_BIDIRECTIONAL_RESULT)
+      : undefined;
   return {
     inserted: a.inserted + b.inserted,
     updated: a.updated + b.updated,
@@ -63,6 +70,7 @@ export function addSyncResults(a: SyncResult, b: SyncResult): SyncResult {
     conflicts: a.conflicts + b.conflicts,
     unchanged: a.unchanged + b.unchanged,
     skipped: a.skipped + b.skipped,
+    ...(bidirectional ? { bidirectional } : {}),
   };
 }
 
@@ -150,6 +158,9 @@ async function decide(request: SyncRequest, sourceRow: Row, targetRow: Row, time
       return sourceRow.map((value, index) => (value === null ? (targetRow[index] ?? null) : value));
     case 'manual':
       return 'conflict';
+    case 'priority':
+      // The config refuses it for one-way pipelines; bidirectional ones write through bidirectional-sync.ts.
+      throw new Error(`conflict 'priority' needs a bidirectional pipeline (${request.pipeline})`);
     case 'custom': {
       if (!policy.resolver) throw new Error(`no resolver loaded for table ${pair.source.table}`);
       const decision = await policy.resolver({
@@ -187,10 +198,11 @@ async function decide(request: SyncRequest, sourceRow: Row, targetRow: Row, time
 function newerOrEqual(source: PortableValue, target: PortableValue, kind: ValueKind): boolean {
   if (source === null) return target === null;
   if (target === null) return true;
-  return compareOrdered(kind, source, target) >= 0;
+  return compareColumnValues(kind, source, target) >= 0;
 }
 
-function compareOrdered(kind: ValueKind, a: Exclude<PortableValue, null>, b: Exclude<PortableValue, null>): number {
+/** Orders two non-null values of an ordered kind (integers exactly, decimals, dates and times by canonical text). */
+export function compareColumnValues(kind: ValueKind, a: Exclude<PortableValue, null>, b: Exclude<PortableValue, null>): number {
   if (kind === 'integer') {
     const [x, y] = [BigInt(String(a)), BigInt(String(b))];
     return x < y ? -1 : x > y ? 1 : 0;
@@ -232,11 +244,11 @@ export function columnIndex(shape: TableShape, name: string): number {
   return shape.columns.findIndex((column) => column.name.toLowerCase() === name.toLowerCase());
 }
 
-function rowObject(shape: TableShape, row: Row): Record<string, PortableValue> {
+export function rowObject(shape: TableShape, row: Row): Record<string, PortableValue> {
   return Object.fromEntries(shape.columns.map((column, index) => [column.name, row[index] ?? null]));
 }
 
-function keyObject(shape: TableShape, key: KeyTuple): Record<string, PortableValue> {
+export function keyObject(shape: TableShape, key: KeyTuple): Record<string, PortableValue> {
   return Object.fromEntries(shape.keyIndexes.map((index, position) => [shape.columns[index]!.name, key[position] ?? null]));
 }
 

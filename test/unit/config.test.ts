@@ -122,4 +122,30 @@ describe('config', () => {
     expect(parseConfig(input, { env: { SHOP_PW: 'x' } }).pipelines[0]!.cdc).toMatchObject({ mode: 'polling', pollIntervalMs: 50 });
     expect(parseConfig(valid, { env: { SHOP_PW: 'x' } }).pipelines[0]!.cdc!.mode).toBe('binlog');
   });
+
+  it('bidirectional: one target, a bidirectional policy, a priority naming a side; errors name the field', () => {
+    const bidi = (pipeline: Record<string, unknown>) => {
+      const input = structuredClone(valid) as unknown as { connections: Record<string, string>; pipelines: Record<string, unknown>[] };
+      input.connections.archive = 'postgres://sync@10.0.0.10:5432/archive';
+      input.pipelines[0] = { name: 'main', source: 'shop', targets: ['replica'], mode: 'bidirectional', tables: ['items'], ...pipeline };
+      return () => parseConfig(input, { env: { SHOP_PW: 'x' } });
+    };
+    const config = bidi({ conflict: 'priority', priority: 'replica', cdc: {} })();
+    expect(config.pipelines[0]).toMatchObject({ mode: 'bidirectional', write: { conflict: 'priority', priority: 'replica' } });
+    expect(config.pipelines[0]!.cdc).toMatchObject({ mode: 'binlog', modeB: 'logical' });
+    expect(config.pipelines[0]!.cdc!.serverIdB).toBe(config.pipelines[0]!.cdc!.serverId + 1);
+    expect(bidi({})().pipelines[0]!.write.conflict).toBe('timestamp');
+    expect(bidi({ cdc: { mode: 'polling' } })().pipelines[0]!.cdc).toMatchObject({ mode: 'polling', modeB: 'polling' });
+    expect(errorOf(bidi({ targets: ['replica', 'archive'] })).message).toBe(
+      'pipelines[0].targets: a bidirectional pipeline has exactly one target (side B), got 2',
+    );
+    expect(errorOf(bidi({ conflict: 'priority', priority: 'nowhere' })).message).toBe(
+      "pipelines[0].priority: 'nowhere' is neither side of the pipeline (shop, replica)",
+    );
+    expect(errorOf(bidi({ conflict: 'priority' })).message).toBe("pipelines[0].priority: required when conflict is 'priority' (the connection whose row wins)");
+    expect(errorOf(bidi({ conflict: 'source_wins' })).message).toMatch(/^pipelines\[0\]\.conflict: 'source_wins' is for one-way pipelines/);
+    expect(errorOf(bidi({ reconcile: { conflict: 'target_wins' } })).message).toMatch(/^pipelines\[0\]\.reconcile\.conflict: 'target_wins' is for one-way/);
+    expect(errorOf(bidi({ cdc: { mode: 'binlog' } })).message).toMatch(/^pipelines\[0\]\.cdc\.mode: 'binlog' cannot read side B \(replica\)/);
+    expect(errorOf(bidi({ mode: 'one-way', conflict: 'priority', priority: 'shop' })).message).toMatch(/^pipelines\[0\]\.conflict: 'priority' is for bidirectional pipelines/);
+  });
 });

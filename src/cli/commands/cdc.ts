@@ -1,4 +1,4 @@
-import { changeSourceOf, cdcPipelines, startCdcReaders } from '../../../workers/cdc-readers.js';
+import { cdcPipelines, cdcStreams, changeSourceOf, startCdcReaders } from '../../../workers/cdc-readers.js';
 import { startWorkers } from '../../../workers/start-workers.js';
 import { openRuntime, untilSignal, type GlobalOptions } from '../context.js';
 
@@ -36,10 +36,12 @@ export async function cdcSetupCommand(options: CdcOptions & { readonly pipeline:
   const { runtime } = openRuntime(options, 'cdc-setup');
   try {
     for (const pipeline of cdcPipelines(runtime, options.pipeline)) {
-      const source = await changeSourceOf(runtime, pipeline);
-      await source.setup();
-      await source.preflight();
-      process.stderr.write(`cdc setup: pipeline ${pipeline.name} (${source.mode} on ${pipeline.source}) is ready to stream\n`);
+      for (const stream of cdcStreams(pipeline)) {
+        const source = await changeSourceOf(runtime, stream);
+        await source.setup();
+        await source.preflight();
+        process.stderr.write(`cdc setup: pipeline ${pipeline.name} (${source.mode} on ${stream.from}) is ready to stream\n`);
+      }
     }
     return 0;
   } finally {
@@ -52,10 +54,12 @@ export async function cdcTeardownCommand(options: CdcOptions & { readonly pipeli
   const { runtime } = openRuntime(options, 'cdc-teardown');
   try {
     for (const pipeline of cdcPipelines(runtime, options.pipeline)) {
-      const source = await changeSourceOf(runtime, pipeline);
-      await source.teardown();
-      for (const target of pipeline.targets) await runtime.database(target).deleteCheckpoint(pipeline.name, pipeline.source);
-      process.stderr.write(`cdc teardown: pipeline ${pipeline.name} (${source.mode} on ${pipeline.source}) removed, checkpoints deleted\n`);
+      for (const stream of cdcStreams(pipeline)) {
+        const source = await changeSourceOf(runtime, stream);
+        await source.teardown();
+        for (const target of stream.targets) await runtime.database(target).deleteCheckpoint(pipeline.name, stream.from);
+        process.stderr.write(`cdc teardown: pipeline ${pipeline.name} (${source.mode} on ${stream.from}) removed, checkpoints deleted\n`);
+      }
     }
     return 0;
   } finally {

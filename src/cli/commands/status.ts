@@ -4,6 +4,7 @@ import type { Runtime } from '../../../jobs/runtime.js';
 import type { RunPayload } from '../../../jobs/reconcile-run.job.js';
 import type { DeadLetterPayload } from '../../../jobs/cdc-batch.job.js';
 import { readCdcStatus } from '../../../workers/cdc-readers.js';
+import { conflictStats } from '../../dialect/conflict-log.js';
 
 export interface StatusOptions extends GlobalOptions {
   readonly json?: boolean;
@@ -43,8 +44,9 @@ export async function statusCommand(options: StatusOptions): Promise<number> {
     );
     const workers = Math.max(0, ...queues.map((entry) => entry.workers));
     const cdc = await cdcStatus(runtime);
+    const conflicts = await conflictStatus(runtime);
     if (options.json) {
-      process.stdout.write(`${JSON.stringify({ workers, queues, runs, cdc })}\n`);
+      process.stdout.write(`${JSON.stringify({ workers, queues, runs, cdc, conflicts })}\n`);
       return 0;
     }
     const lines = [`workers connected: ${workers}`, 'queues:'];
@@ -61,13 +63,19 @@ export async function statusCommand(options: StatusOptions): Promise<number> {
     }
     lines.push(cdc.length ? 'cdc (per pipeline and target):' : 'cdc: no reader has run');
     for (const pipeline of cdc) {
-      lines.push(`  ${pipeline.pipeline}  ${pipeline.mode}  ${pipeline.state}${pipeline.stale ? ' (no report for over 30 s)' : ''}${pipeline.error ? `: ${pipeline.error}` : ''}`);
+      lines.push(`  ${pipeline.stream}  ${pipeline.mode}  ${pipeline.state}${pipeline.stale ? ' (no report for over 30 s)' : ''}${pipeline.error ? `: ${pipeline.error}` : ''}`);
       for (const target of pipeline.targets) {
         lines.push(
           `    -> ${target.target}  position ${target.checkpoint}, lag ${(target.lagMs / 1000).toFixed(1)} s, ` +
             `queued ${target.queuedJobs}, dead letters ${target.deadLetters}${target.detached ? ', catching up' : ''}`,
         );
       }
+    }
+    const logged = conflicts.filter((entry) => entry.stats.total > 0);
+    lines.push(logged.length ? 'conflicts (per pipeline and target):' : 'conflicts: none logged');
+    for (const { pipeline, target, stats } of logged) {
+      const counts = (of: Readonly<Record<string, number>>) => Object.entries(of).map(([name, count]) => `${name} ${count}`).join(', ');
+      lines.push(`  ${pipeline} -> ${target}: ${stats.total} total, ${stats.pending} pending; ${counts(stats.byKind)}; ${counts(stats.byOutcome)}`);
     }
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
@@ -86,4 +94,21 @@ async function cdcStatus(runtime: Runtime) {
     stale: status.state !== 'stopped' && Date.now() - status.updatedAt > 30_000,
     targets: status.targets.map((target) => ({ ...target, deadLetters: deadLetters(status.pipeline, target.target) })),
   }));
+}
+
+/**
+ * Conflict statistics per pipeline and target (the log in each target database). A database that
+ * cannot be reached is reported as such instead of failing the whole status.
+ */
+async function conflictStatus(runtime: Runtime) {
+  const entries = runtime.config.pipelines.flatMap((pipeline) => pipeline.targets.map((target) => ({ pipeline: pipeline.name, target })));
+  return Promise.all(
+    entries.map(async ({ pipeline, target }) => {
+      try {
+        return { pipeline, target, stats: await conflictStats(runtime.database(target), pipeline, 5) };
+      } catch (error) {
+        return { pipeline, target, stats: { total: 0, pending: 0, byKind: {}, byTable: {}, byOutcome: {}, recent: [] }, error: (error as Error).message };
+      }
+    }),
+  );
 }
