@@ -17,11 +17,20 @@ import { createLogger } from '../../src/logging/logger.js';
 import { Runtime } from '../../jobs/runtime.js';
 import { readCdcStatus } from '../../workers/cdc-readers.js';
 import { until, waitForEqual } from '../support/cdc-fixture.js';
-import { buildCli, describeResult, killLeftoverProcesses, parseJsonOutput, runCli, startCli, writeJson } from '../support/cli.js';
+import { buildCli, describeResult, killLeftoverProcesses, parseJsonOutput, runCli, startCli, writeJson, type CliProcess } from '../support/cli.js';
 import { deleteRedisPrefix, dropScratch, openScratch, scratchUrl } from '../support/scratch.js';
 import { testServers } from '../support/servers.js';
 
 const tag = 'bidicli';
+
+/** A wait on a running `rowsync` whose failure shows what the process printed. */
+async function withOutput<T>(process: CliProcess, waiting: Promise<T>): Promise<T> {
+  try {
+    return await waiting;
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\nrowsync stderr:\n${process.stderr.slice(-4000)}`);
+  }
+}
 const at = (second: number) => `2026-12-01 11:00:${String(second).padStart(2, '0')}.000000`;
 
 describe('rowsync cdc on a bidirectional pipeline (MariaDB <-> PostgreSQL, manual conflicts)', () => {
@@ -86,8 +95,10 @@ describe('rowsync cdc on a bidirectional pipeline (MariaDB <-> PostgreSQL, manua
     await streaming();
     await a.execute(`UPDATE items SET name = 'renamed on A', updated_at = '${at(1)}' WHERE id = 1`);
     await b.execute(`UPDATE items SET name = 'renamed on B', updated_at = '${at(1)}' WHERE id = 2`);
-    await until(async () => (await b.fetchByKeys(pair.target, [[1]]))[0]?.[1] === 'renamed on A', 'A -> B');
-    await until(async () => (await a.fetchByKeys(pair.source, [[2]]))[0]?.[1] === 'renamed on B', 'B -> A');
+    // The first start also reconciles both sides once (the initial snapshot records every row's state):
+    // on a loaded machine that takes a while before the first change is through.
+    await withOutput(first, until(async () => (await b.fetchByKeys(pair.target, [[1]]))[0]?.[1] === 'renamed on A', 'A -> B', 90_000));
+    await withOutput(first, until(async () => (await a.fetchByKeys(pair.source, [[2]]))[0]?.[1] === 'renamed on B', 'B -> A', 90_000));
 
     // Mid-stream: writes on both sides, then the process is killed.
     for (let index = 10; index < 20; index += 1) {
@@ -109,11 +120,11 @@ describe('rowsync cdc on a bidirectional pipeline (MariaDB <-> PostgreSQL, manua
       expect(listed.code, describeResult(listed)).toBe(0);
       const [entry] = parseJsonOutput<{ target: string; stats: { pending: number }; conflicts: { id: string; key: unknown; sourceRow: { name: string }; targetRow: { name: string }; kind: string; outcome: string }[] }[]>(listed);
       return entry && entry.conflicts.length > 0 ? entry : undefined;
-    }, 'the pending conflict', 30_000);
+    }, 'the pending conflict', 60_000);
     expect(pending.conflicts).toMatchObject([{ key: { id: 5 }, sourceRow: { name: 'A says' }, targetRow: { name: 'B says' }, kind: 'update-update', outcome: 'pending' }]);
-    await until(async () => (await b.fetchByKeys(pair.target, [[100]])).length === 1, 'the row made while down');
+    await withOutput(second, until(async () => (await b.fetchByKeys(pair.target, [[100]])).length === 1, 'the row made while down', 60_000));
     for (const id of [10, 19]) expect((await b.fetchByKeys(pair.target, [[id]]))[0]?.[1]).toBe(`a ${id}`);
-    await until(async () => (await a.fetchByKeys(pair.source, [[29]]))[0]?.[1] === 'b 29', 'B -> A after the restart');
+    await withOutput(second, until(async () => (await a.fetchByKeys(pair.source, [[29]]))[0]?.[1] === 'b 29', 'B -> A after the restart', 60_000));
     expect(await a.fetchByKeys(pair.source, [[7]])).toEqual([]);
     expect(await b.fetchByKeys(pair.target, [[7]])).toEqual([]);
     expect((await a.fetchByKeys(pair.source, [[5]]))[0]?.[1]).toBe('A says');
