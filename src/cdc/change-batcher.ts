@@ -72,6 +72,11 @@ export class ChangeBatcher {
     return this.keyCount >= this.batchSize;
   }
 
+  /** Distinct keys collected so far. */
+  get size(): number {
+    return this.keyCount;
+  }
+
   /** How long the open batch has been collecting (0 when empty). */
   age(now = Date.now()): number {
     return this.openedAt === undefined ? 0 : now - this.openedAt;

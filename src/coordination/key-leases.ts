@@ -12,6 +12,17 @@ for _, key in ipairs(KEYS) do
 end
 return 1`;
 
+/**
+ * KEYS: lease keys. ARGV: token, lease ms. Takes every lease that is free now and returns the
+ * positions (1-based) of the keys taken; the others are held elsewhere and stay untouched.
+ */
+const ACQUIRE_FREE = `
+local taken = {}
+for index, key in ipairs(KEYS) do
+  if redis.call('SET', key, ARGV[1], 'PX', ARGV[2], 'NX') then table.insert(taken, index) end
+end
+return taken`;
+
 /** KEYS: lease keys. ARGV: token, lease ms. Extends the leases this token still holds. */
 const RENEW = `
 for _, key in ipairs(KEYS) do
@@ -64,6 +75,33 @@ export class KeyLeases {
     const token = randomUUID();
     const taken = await this.redis.eval(ACQUIRE_ALL, keys.length, ...keys, token, String(this.leaseMs));
     if (taken !== 1) return undefined;
+    return this.renewing(keys, token);
+  }
+
+  /**
+   * Takes the leases of those of `ids` that are free now, waiting (backoff up to 50 ms) until at least
+   * one is; `held` are the ids taken. For a batch of many keys that may share a few with another
+   * holder: it syncs what is free instead of waiting for the whole set, and, releasing before it
+   * asks for the rest, never holds some leases while waiting for others (no deadlock).
+   */
+  async holdSome(ids: readonly number[]): Promise<{ lease: KeyLease; held: ReadonlySet<number> }> {
+    const wanted = distinct(ids);
+    const taken = await pollWithBackoff(
+      async () => {
+        const keys = this.keys(wanted);
+        const token = randomUUID();
+        const positions = (await this.redis.eval(ACQUIRE_FREE, keys.length, ...keys, token, String(this.leaseMs))) as number[];
+        if (positions.length === 0) return undefined;
+        const heldKeys = positions.map((position) => keys[position - 1]!);
+        return { lease: this.renewing(heldKeys, token), held: new Set(positions.map((position) => wanted[position - 1]!)) };
+      },
+      { firstDelayMs: 2, maxDelayMs: 50 },
+    );
+    return taken!;
+  }
+
+  /** A lease over `keys` held by `token`, renewed every third of its length until released. */
+  private renewing(keys: readonly string[], token: string): KeyLease {
     const renewal = setInterval(() => {
       void this.redis.eval(RENEW, keys.length, ...keys, token, String(this.leaseMs)).catch(() => undefined);
     }, Math.max(50, Math.floor(this.leaseMs / 3)));

@@ -82,4 +82,24 @@ describe('KeyLeases', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
     await lease!.release();
   });
+
+  it('holdSome takes the free leases of a set and leaves the ones held elsewhere; waits while none is free', async () => {
+    const leases = new KeyLeases(redis, `${prefix}-some`);
+    const other = (await leases.tryHold([2, 4]))!;
+    const { lease, held } = await leases.holdSome([1, 2, 3, 4, 1]);
+    expect([...held].sort()).toEqual([1, 3]);
+    expect(await leases.held([1, 2, 3, 4])).toEqual([1, 2, 3, 4]);
+    await lease.release();
+    expect(await leases.held([1, 2, 3, 4])).toEqual([2, 4]);
+    // None of [2, 4] is free: it waits until the holder lets go, then takes them.
+    const waiting = leases.holdSome([2, 4]);
+    let settled = false;
+    void waiting.then(() => (settled = true));
+    await sleep(100);
+    expect(settled).toBe(false);
+    await other.release();
+    const later = await waiting;
+    expect([...later.held].sort()).toEqual([2, 4]);
+    await later.lease.release();
+  });
 });

@@ -185,6 +185,17 @@ describe('CDC reader', () => {
     ]);
   });
 
+  it('cuts a batch before a transaction that would push it past batchSize: no tiny second job', async () => {
+    const source = new MemorySource();
+    const ports = new MemoryPorts(source, ['a']);
+    ports.checkpoints.set('a', '0');
+    reader = new CdcReader(ports, { ...options, batchSize: 5, batchWindowMs: 60_000 }, logger);
+    reader.start();
+    for (let index = 0; index < 4; index += 1) source.commit([index * 3, index * 3 + 1, index * 3 + 2]);
+    await until(() => ports.queued.length === 3, 'three batches of whole transactions');
+    expect(ports.queued.map((part) => [part.position, [...part.keys.get('t')!].length])).toEqual([['1', 3], ['2', 3], ['3', 3]]);
+  });
+
   it('a checkpoint follows the longest applied prefix, whatever order batches finish in; acknowledges the smallest', async () => {
     const source = new MemorySource();
     const ports = new MemoryPorts(source, ['a', 'b']);
