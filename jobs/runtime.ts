@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
-import type { Config, PipelineConfig } from '../src/config/index.js';
+import type { Config, PipelineConfig, WritePolicyConfig } from '../src/config/index.js';
 import { findPipeline } from '../src/config/index.js';
 import { KeyLeases } from '../src/coordination/key-leases.js';
 import { limitDatabase } from '../src/coordination/limited-database.js';
@@ -107,9 +107,7 @@ export class Runtime {
    */
   async syncRequest(context: TableContext, dryRun: boolean, purpose: 'reconcile' | 'cdc' = 'reconcile'): Promise<SyncRequest> {
     const { pipeline, source, target, pair } = context;
-    const policy = purpose === 'reconcile' ? pipeline.reconcile : pipeline.write;
-    const field = purpose === 'reconcile' ? `pipelines.${pipeline.name}.reconcile.resolvers` : `pipelines.${pipeline.name}.resolvers`;
-    const resolver = policy.conflict === 'custom' ? await this.resolver(policy.resolvers, field, pair.source.table) : undefined;
+    const { policy, resolver } = await this.writePolicy(context, purpose);
     return {
       pipeline: pipeline.name,
       source,
@@ -142,9 +140,7 @@ export class Runtime {
   /** What `syncBidirectional` needs for one table pair: side A = the source, side B = the one target. */
   async bidirectionalRequest(context: TableContext, dryRun: boolean, purpose: 'reconcile' | 'cdc' = 'reconcile'): Promise<BidirectionalRequest> {
     const { pipeline, source, target, pair } = context;
-    const policy = purpose === 'reconcile' ? pipeline.reconcile : pipeline.write;
-    const field = purpose === 'reconcile' ? `pipelines.${pipeline.name}.reconcile.resolvers` : `pipelines.${pipeline.name}.resolvers`;
-    const resolver = policy.conflict === 'custom' ? await this.resolver(policy.resolvers, field, pair.source.table) : undefined;
+    const { policy, resolver } = await this.writePolicy(context, purpose);
     return {
       pipeline: pipeline.name,
       a: source,
@@ -161,6 +157,17 @@ export class Runtime {
       state: this.syncState(target.connectionName),
       recordConflicts: (conflicts) => target.recordConflicts(conflicts.map(conflictRecordOf)),
     };
+  }
+
+  /**
+   * The write policy a sync follows: reconcile's (the pipeline's with `reconcile.*` overrides) or the
+   * pipeline's own (CDC), with the table's resolver loaded when it is `custom`.
+   */
+  private async writePolicy(context: TableContext, purpose: 'reconcile' | 'cdc'): Promise<{ policy: WritePolicyConfig; resolver: CustomResolver | undefined }> {
+    const { pipeline, pair } = context;
+    const policy = purpose === 'reconcile' ? pipeline.reconcile : pipeline.write;
+    const field = purpose === 'reconcile' ? `pipelines.${pipeline.name}.reconcile.resolvers` : `pipelines.${pipeline.name}.resolvers`;
+    return { policy, resolver: policy.conflict === 'custom' ? await this.resolver(policy.resolvers, field, pair.source.table) : undefined };
   }
 
   /** The sync state of bidirectional pipelines, kept in side B's database. */

@@ -99,14 +99,21 @@ export const LOSSLESS_TYPES: pg.CustomTypesConfig = {
   }) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-export function createPool(settings: PostgresConnectionSettings, poolSize: number): pg.Pool {
-  const pool = new pg.Pool({
+/** Where and as whom every rowsync connection to this server connects (pool, replication, polling). */
+export function serverOptions(settings: PostgresConnectionSettings) {
+  return {
     host: settings.host,
     port: settings.port,
     user: settings.user,
     password: settings.password,
     database: settings.database,
     ssl: settings.ssl,
+  };
+}
+
+export function createPool(settings: PostgresConnectionSettings, poolSize: number): pg.Pool {
+  const pool = new pg.Pool({
+    ...serverOptions(settings),
     max: poolSize,
     types: LOSSLESS_TYPES,
     // search_path makes the schema of the URL the default for `execute` (setup SQL, the conflicts

@@ -2,7 +2,7 @@ import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-log
 import { DatabaseError, RowsyncError, type PositionLostError } from '../../errors/index.js';
 import type { ChangeSourceOptions, ChangeStream, ChangeStreamHandler, TableChange } from '../change-source.js';
 import type { KeyTuple, PortableValue, ShapeColumn, ValueKind } from '../types.js';
-import { SESSION_OPTIONS, type PostgresConnectionSettings } from './postgres-connection.js';
+import { SESSION_OPTIONS, serverOptions, type PostgresConnectionSettings } from './postgres-connection.js';
 import { translatePostgresError, type ErrorContext } from './postgres-errors.js';
 import { normalizeValue } from './postgres-sql.js';
 
@@ -158,12 +158,7 @@ export class LogicalStream implements ChangeStream {
     const { settings } = context;
     this.service = new LogicalReplicationService(
       {
-        host: settings.host,
-        port: settings.port,
-        user: settings.user,
-        password: settings.password,
-        database: settings.database,
-        ssl: settings.ssl,
+        ...serverOptions(settings),
         application_name: settings.applicationName,
         // The walsender renders tuples with the output functions of this session: UTC instants,
         // ISO dates, hex bytea, exact floats, as the dialect's own reads.

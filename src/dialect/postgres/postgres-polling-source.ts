@@ -57,7 +57,7 @@ import {
 } from '../polling-source-base.js';
 import type { Database } from '../dialect.js';
 import type { PortableValue, ShapeColumn, TableShape } from '../types.js';
-import { LOSSLESS_TYPES, SESSION_OPTIONS, parsePostgresUrl, type PostgresConnectionSettings } from './postgres-connection.js';
+import { LOSSLESS_TYPES, SESSION_OPTIONS, parsePostgresUrl, serverOptions, type PostgresConnectionSettings } from './postgres-connection.js';
 import { translatePostgresError, type ErrorContext } from './postgres-errors.js';
 import { normalizeTimestamp, normalizeValue, quoteIdentifier } from './postgres-sql.js';
 
@@ -220,12 +220,7 @@ class PostgresSession {
       connectionName: options.connectionName, host: settings.host, port: settings.port, password: settings.password,
     };
     const client = new pg.Client({
-      host: settings.host,
-      port: settings.port,
-      user: settings.user,
-      password: settings.password,
-      database: settings.database,
-      ssl: settings.ssl,
+      ...serverOptions(settings),
       types: LOSSLESS_TYPES,
       options: SESSION_OPTIONS,
       // Findable in pg_stat_activity: which pipeline's reader this is.
