@@ -6,7 +6,7 @@
  * are conflicts decided by the newer timestamp (a tie to side A, update against delete keeps the
  * row) and logged in side B's rowsync_conflicts; with CDC on both sides, changes flow both ways in
  * real time, concurrent edits of one row end equal as the policy decides, and rowsync's own writes
- * (echoes) stop once the users stop.
+ * (echoes) stop once the users stop. `priority` and `merge` on MariaDB <-> PostgreSQL end to end.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -165,6 +165,60 @@ describe.each(PAIRS)('bidirectional %s <-> %s', (engineA, engineB) => {
     } finally {
       await readers.stop();
       for (const stream of cdcStreams(harness.runtime.pipeline('p'))) await (await changeSourceOf(harness.runtime, stream)).teardown().catch(() => undefined);
+    }
+  });
+});
+
+/** The other policies on real servers (their decisions are unit-tested; this shows the wiring end to end). */
+describe.each([
+  ['priority', { conflict: 'priority', priority: 'dst' }],
+  ['merge', { conflict: 'merge' }],
+] as const)('bidirectional mysql <-> postgres, conflict %s', (policy, settings) => {
+  let harness: Harness;
+  let pair: TablePair;
+
+  beforeAll(async () => {
+    harness = await createHarness({
+      tag: `bidi_${policy.slice(0, 4)}`,
+      sourceEngine: 'mysql',
+      targetEngine: 'postgres',
+      tables: ['items'],
+      pipeline: { mode: 'bidirectional', ...settings },
+    });
+    await harness.source.execute(DDL.mysql);
+    await harness.target.execute(DDL.postgres);
+    const rows = Array.from({ length: 10 }, (_, index) => row(index + 1)).join(', ');
+    await harness.source.execute(`INSERT INTO items VALUES ${rows}`);
+    await harness.target.execute(`INSERT INTO items VALUES ${rows}`);
+    await harness.startWorkers();
+    pair = (await harness.runtime.tableContext('p', 'items', 'dst')).pair;
+    const baseline = await harness.run();
+    expect(baseline.kind).toBe('completed');
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  it('decides rows changed on both sides by the policy, on both sides', async () => {
+    // Row 1: both sides changed it (A newer). Row 2: A changed, B deleted it.
+    await harness.source.execute(`UPDATE items SET name = 'A', qty = 101, updated_at = '${at(9)}' WHERE id = 1`);
+    await harness.target.execute(`UPDATE items SET name = 'B', updated_at = '${at(8)}' WHERE id = 1`);
+    await harness.source.execute(`UPDATE items SET qty = 202 WHERE id = 2`);
+    await harness.target.execute('DELETE FROM items WHERE id = 2');
+    const outcome = await harness.run();
+    if (outcome.kind !== 'completed') throw new Error(JSON.stringify(outcome));
+    await waitForEqual(harness.source, harness.target, pair, 5000);
+    const [one] = await harness.target.fetchByKeys(pair.target, [[1]]);
+    const two = await harness.target.fetchByKeys(pair.target, [[2]]);
+    if (policy === 'priority') {
+      // B has priority: its row 1 wins although A's is newer, and its delete of row 2 wins too.
+      expect([one?.[1], one?.[2], two.length]).toEqual(['B', 1, 0]);
+      expect(outcome.report.tables[0]!.bidirectional!.conflicts).toEqual({ b_won: 2 });
+    } else {
+      // A's non-null values over B's (here: all of A's), and update against delete keeps the row.
+      expect([one?.[1], one?.[2], Number(two[0]?.[2])]).toEqual(['A', 101, 202]);
+      expect(outcome.report.tables[0]!.bidirectional!.conflicts).toEqual({ merged: 1, a_won: 1 });
     }
   });
 });
