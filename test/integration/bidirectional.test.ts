@@ -6,7 +6,8 @@
  * are conflicts decided by the newer timestamp (a tie to side A, update against delete keeps the
  * row) and logged in side B's rowsync_conflicts; with CDC on both sides, changes flow both ways in
  * real time, concurrent edits of one row end equal as the policy decides, and rowsync's own writes
- * (echoes) stop once the users stop. `priority` and `merge` on MariaDB <-> PostgreSQL end to end.
+ * (echoes) stop once the users stop, and Redis losing its keys mid-stream loses nothing. `priority` and
+ * `merge` on MariaDB <-> PostgreSQL end to end.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,7 @@ import type { Engine } from '../../src/dialect/types.js';
 import { cdcStreams, changeSourceOf, startCdcReaders, type RunningReaders } from '../../workers/cdc-readers.js';
 import { until, waitForEqual } from '../support/cdc-fixture.js';
 import { createHarness, type Harness } from '../support/harness.js';
+import { deleteRedisPrefix } from '../support/scratch.js';
 
 const PAIRS: [Engine, Engine][] = [
   ['mysql', 'mysql'],
@@ -153,15 +155,31 @@ describe.each(PAIRS)('bidirectional %s <-> %s', (engineA, engineB) => {
           return total + (result?.bidirectional?.writtenToA ?? 0) + (result?.bidirectional?.writtenToB ?? 0);
         }, 0);
       };
+      // Settled: no batch queued or running, and the count stays put for 1.5 s.
+      const idle = async () => {
+        const counts = await harness.runtime.queues.cdc.getJobCounts('active', 'waiting', 'delayed', 'prioritized');
+        return Object.values(counts).every((count) => count === 0);
+      };
       const settled = await until(async () => {
+        if (!(await idle())) return undefined;
         const first = await writes();
         await new Promise((resolve) => setTimeout(resolve, 1500));
-        return first === (await writes()) ? first : undefined;
+        return (await idle()) && first === (await writes()) ? first : undefined;
       }, 'writes to stop');
-      expect(settled).toBeGreaterThanOrEqual(5);
+      const completed = (await harness.runtime.queues.cdc.getJobs(['completed'], 0, -1)).length;
+      expect(settled, `${completed} completed batch jobs`).toBeGreaterThanOrEqual(5);
       expect(settled).toBeLessThanOrEqual(10);
       await new Promise((resolve) => setTimeout(resolve, 2000));
       expect(await writes()).toBe(settled);
+
+      // Redis loses everything mid-stream (queued batches, locks): both sides still converge.
+      await harness.source.execute(`UPDATE items SET qty = 9001, updated_at = '${at(55)}' WHERE id = 9`);
+      await harness.target.execute(`UPDATE items SET qty = 9102, updated_at = '${at(55)}' WHERE id = 12`);
+      await deleteRedisPrefix(harness.config.redis.prefix);
+      await harness.source.execute(`INSERT INTO items VALUES ${row(600)}`);
+      await harness.target.execute('DELETE FROM items WHERE id = 13');
+      await waitForEqual(harness.source, harness.target, pair, 60_000);
+      expect([await qtyOn('b', 9), await qtyOn('a', 12), await qtyOn('b', 600), await qtyOn('a', 13)]).toEqual([9001, 9102, 600, undefined]);
     } finally {
       await readers.stop();
       for (const stream of cdcStreams(harness.runtime.pipeline('p'))) await (await changeSourceOf(harness.runtime, stream)).teardown().catch(() => undefined);
