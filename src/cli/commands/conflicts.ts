@@ -1,6 +1,6 @@
 import { conflictStats, markResolved, readConflicts, type LoggedConflict } from '../../dialect/conflict-log.js';
 import { syncStateKeyId } from '../../dialect/sync-state.js';
-import type { KeyTuple, Row, TableShape } from '../../dialect/types.js';
+import type { KeyTuple } from '../../dialect/types.js';
 import { rowHash } from '../../dialect/canonical.js';
 import { ConfigError } from '../../errors/index.js';
 import { leaseIdsOf } from '../../sync/lanes.js';
@@ -47,7 +47,8 @@ export async function conflictsListCommand(options: ConflictsOptions): Promise<n
  * `rowsync conflicts resolve --keep <side>`: settles pending conflicts by keeping one side's CURRENT
  * row (read now, not the one logged), written to the other side under the key's lease; the sync state
  * of bidirectional pipelines records the agreed row, and the log marks the conflict resolved.
- * `--keep` names a side by connection name, or `a`/`source` and `b`/`target`.
+ * `--keep` names a side by connection name, or `a`/`source` and `b`/`target`. On a one-way pipeline
+ * (`conflict: manual`) keeping the target leaves both rows as they are and only closes the record.
  */
 export async function conflictsResolveCommand(options: ConflictsOptions): Promise<number> {
   const { runtime } = openRuntime(options, 'conflicts');
@@ -82,6 +83,8 @@ function sideOf(keep: string | undefined, source: string, targets: readonly stri
 
 async function keepSide(runtime: Runtime, context: TableContext, conflict: LoggedConflict, keep: 'source' | 'target'): Promise<void> {
   const { pair } = context;
+  // A one-way pipeline never writes its source: keeping the target's row is leaving it as it is.
+  if (context.pipeline.mode !== 'bidirectional' && keep === 'target') return;
   const key: KeyTuple = pair.source.keyIndexes.map((index) => conflict.key[pair.source.columns[index]!.name] ?? null);
   const lease = (await runtime.keyLeases.hold(leaseIdsOf(pair.source, [key])))!;
   try {
@@ -90,7 +93,7 @@ async function keepSide(runtime: Runtime, context: TableContext, conflict: Logge
     await other.applyChanges(otherShape, kept ? { upserts: [kept], deletes: [] } : { upserts: [], deletes: [key] });
     if (context.pipeline.mode === 'bidirectional') {
       await runtime.syncState(context.target.connectionName).write(context.pipeline.name, pair.source.table, [
-        { keyId: syncStateKeyId(pair.source, key), hash: kept ? rowHash(pair.source as TableShape, kept as Row) : null },
+        { keyId: syncStateKeyId(pair.source, key), hash: kept ? rowHash(pair.source, kept) : null },
       ]);
     }
   } finally {
