@@ -14,11 +14,6 @@
  * - An in-process profile of one run (every Database call of the workers timed, sync state
  *   statements told apart from the other `execute` calls).
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import type pg from 'pg';
 import { parseConfig } from '../src/config/index.js';
@@ -30,10 +25,10 @@ import { newRunId } from '../jobs/job-ids.js';
 import { enqueueRun } from '../jobs/reconcile-run.job.js';
 import { Runtime } from '../jobs/runtime.js';
 import { startWorkers } from '../workers/start-workers.js';
-import { mysqlRows, mysqlUrlFor, pgRows, postgresUrlFor, ROOT, type BenchServers } from './bench-env.js';
-import { cpuPhase, cpuSnapshot, measured, type CpuPhase } from './cpu.js';
+import { mysqlRows, mysqlUrlFor, pgRows, postgresUrlFor, type BenchServers } from './bench-env.js';
+import { measured, type CpuPhase } from './cpu.js';
 import type { BenchNames } from './dataset.js';
-import { dropRedisPrefix, newPrefix, type RowsyncSettings } from './tools.js';
+import { dropRedisPrefix, newPrefix, runReconcileCli, type RowsyncCliResult, type RowsyncSettings } from './tools.js';
 
 export type BidiPair = 'mariadb->postgres' | 'mariadb->mariadb';
 export type Mode = 'bidirectional' | 'one-way';
@@ -484,73 +479,11 @@ export async function restoreState(
 // ------------------------------------------------------------------------------------------------
 // the CLI, as runRowsyncCli (tools.ts) runs it, with this bench's config
 
-export interface CliRun {
-  readonly command: string;
-  readonly exitCode: number | null;
-  /** Spawn to exit. */
-  readonly wallMs: number;
-  readonly report?: RunReport;
-  readonly maxRssKb?: number;
-  readonly nodeCpuMs?: number;
-  readonly stderrTail: string;
-  readonly cpu: CpuPhase;
-}
+export type CliRun = RowsyncCliResult;
 
-/** `node --import rss-probe dist/src/cli/main.js reconcile --config F --pipeline P --json --workers N`, a fresh Redis prefix each time. */
-export async function runCli(servers: BenchServers, names: BidiNames, settings: RowsyncSettings, pipeline: string): Promise<CliRun> {
-  const prefix = newPrefix();
-  const dir = mkdtempSync(join(tmpdir(), 'rowsync-bidi-bench-'));
-  const configFile = join(dir, 'rowsync.json');
-  const probeFile = join(dir, 'probe.json');
-  writeFileSync(configFile, JSON.stringify(bidiConfig(servers, names, settings, prefix), null, 2));
-  // Beside this compiled file: dist/bench -> dist/src/cli/main.js (whatever the outDir).
-  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-  const probe = new URL('./rss-probe.js', import.meta.url).href;
-  const args = ['reconcile', '--config', configFile, '--pipeline', pipeline, '--json', '--workers', String(settings.workers)];
-  try {
-    const before = cpuSnapshot(servers.pids);
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', probe, cli, ...args], {
-        cwd: ROOT,
-        env: { ...process.env, ROWSYNC_BENCH_PROBE: probeFile, ROWSYNC_LOG_LEVEL: process.env.ROWSYNC_LOG_LEVEL ?? 'warn' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (data: Buffer) => (out += data.toString('utf8')));
-      child.stderr.on('data', (data: Buffer) => (err += data.toString('utf8')));
-      child.on('error', reject);
-      child.on('close', (exitCode) => resolve({ code: exitCode, stdout: out, stderr: err }));
-    });
-    const after = cpuSnapshot(servers.pids);
-    let report: RunReport | undefined;
-    try {
-      report = JSON.parse(stdout.trim().split('\n').pop() ?? '') as RunReport;
-    } catch {
-      report = undefined;
-    }
-    let probeData: { maxRssKb?: number; userCpuMs?: number; systemCpuMs?: number } = {};
-    try {
-      probeData = JSON.parse(readFileSync(probeFile, 'utf8')) as typeof probeData;
-    } catch {
-      // The process died before its exit handler ran.
-    }
-    const nodeCpuMs = probeData.userCpuMs === undefined ? undefined : probeData.userCpuMs + (probeData.systemCpuMs ?? 0);
-    const cpu = cpuPhase(before, after, nodeCpuMs);
-    return {
-      command: `node dist/src/cli/main.js ${args.map((arg) => (arg === configFile ? '<config.json>' : arg)).join(' ')}`,
-      exitCode: code,
-      wallMs: cpu.wallMs,
-      ...(report?.runId ? { report } : {}),
-      ...(probeData.maxRssKb !== undefined ? { maxRssKb: probeData.maxRssKb } : {}),
-      ...(nodeCpuMs !== undefined ? { nodeCpuMs } : {}),
-      stderrTail: stderr.split('\n').slice(-15).join('\n'),
-      cpu,
-    };
-  } finally {
-    await dropRedisPrefix(servers.redisUrl, prefix).catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  }
+/** `rowsync reconcile --config F --pipeline P --json --workers N` with this bench's config, a fresh Redis prefix each time. */
+export function runCli(servers: BenchServers, names: BidiNames, settings: RowsyncSettings, pipeline: string): Promise<CliRun> {
+  return runReconcileCli(servers, (prefix) => bidiConfig(servers, names, settings, prefix), pipeline, settings.workers);
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -142,17 +142,28 @@ export interface RowsyncCliResult {
   readonly cpu: CpuPhase;
 }
 
-export async function runRowsyncCli(
+export function runRowsyncCli(
   pair: PairName, servers: BenchServers, names: BenchNames, settings: RowsyncSettings,
+): Promise<RowsyncCliResult> {
+  return runReconcileCli(servers, (prefix) => rowsyncConfig(servers, names, settings, prefix), PIPELINES[pair].pipeline, settings.workers);
+}
+
+/**
+ * `node --import rss-probe dist/src/cli/main.js reconcile --config F --pipeline P --json --workers N`
+ * with the config `config(prefix)` under a fresh Redis prefix (dropped afterwards): wall time, the
+ * report, the process's own peak RSS and CPU, and the servers' CPU over the run.
+ */
+export async function runReconcileCli(
+  servers: BenchServers, config: (prefix: string) => unknown, pipeline: string, workers: number,
 ): Promise<RowsyncCliResult> {
   const prefix = newPrefix();
   const dir = mkdtempSync(join(tmpdir(), 'rowsync-bench-'));
   const configFile = join(dir, 'rowsync.json');
   const probeFile = join(dir, 'probe.json');
-  writeFileSync(configFile, JSON.stringify(rowsyncConfig(servers, names, settings, prefix), null, 2));
+  writeFileSync(configFile, JSON.stringify(config(prefix), null, 2));
   const cli = join(ROOT, 'dist/src/cli/main.js');
   const probe = pathToFileURL(join(ROOT, 'dist/bench/rss-probe.js')).href;
-  const args = ['reconcile', '--config', configFile, '--pipeline', PIPELINES[pair].pipeline, '--json', '--workers', String(settings.workers)];
+  const args = ['reconcile', '--config', configFile, '--pipeline', pipeline, '--json', '--workers', String(workers)];
   try {
     const before = cpuSnapshot(servers.pids);
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
