@@ -27,6 +27,7 @@ import { Runtime } from '../jobs/runtime.js';
 import { startWorkers } from '../workers/start-workers.js';
 import { mysqlRows, mysqlUrlFor, pgRows, postgresUrlFor, type BenchServers } from './bench-env.js';
 import { measured, type CpuPhase } from './cpu.js';
+import { busyTime, instrument, type Call, type DescribeCall } from './profile.js';
 import type { BenchNames } from './dataset.js';
 import { dropRedisPrefix, newPrefix, runReconcileCli, type RowsyncCliResult, type RowsyncSettings } from './tools.js';
 
@@ -510,14 +511,6 @@ export interface BidiProfile {
   readonly cpu: CpuPhase;
 }
 
-interface Call {
-  readonly connection: string;
-  readonly kind: string;
-  readonly start: number;
-  readonly end: number;
-  readonly rows: number;
-}
-
 function callKind(method: string, args: readonly unknown[]): string {
   if (method === 'execute') {
     const sql = String(args[0]).replace(/\s+/g, ' ');
@@ -548,39 +541,8 @@ function callRows(method: string, result: unknown, args: readonly unknown[]): nu
   return 0;
 }
 
-function instrument(database: Database, calls: Call[], origin: () => number): Database {
-  return new Proxy(database, {
-    get(target, property, receiver) {
-      const value: unknown = Reflect.get(target, property, receiver);
-      if (typeof value !== 'function') return value;
-      const method = String(property);
-      const fn = value as (...args: unknown[]) => unknown;
-      if (['canRenderInSql', 'quoteIdentifier', 'close'].includes(method)) return fn.bind(target);
-      return async (...args: unknown[]) => {
-        const start = performance.now();
-        const result = await fn.apply(target, args);
-        calls.push({ connection: database.connectionName, kind: callKind(method, args), start: start - origin(), end: performance.now() - origin(), rows: callRows(method, result, args) });
-        return result;
-      };
-    },
-  });
-}
-
-function busyTime(calls: readonly Call[]): number {
-  const sorted = [...calls].sort((a, b) => a.start - b.start);
-  let busy = 0;
-  let open = -Infinity;
-  let close = -Infinity;
-  for (const call of sorted) {
-    if (call.start > close) {
-      if (close > open) busy += close - open;
-      open = call.start;
-      close = call.end;
-    } else close = Math.max(close, call.end);
-  }
-  if (close > open) busy += close - open;
-  return busy;
-}
+/** This bench's naming: sync-state reads and writes apart from other statements. */
+const describeCall: DescribeCall = (method, args, result) => ({ kind: callKind(method, args), rows: callRows(method, result, args) });
 
 /** One run of `pipeline` in this process (enqueueRun + startWorkers + watchRun, as the CLI), every Database call timed. */
 export async function profileRun(servers: BenchServers, names: BidiNames, settings: RowsyncSettings, pipeline: string): Promise<BidiProfile> {
@@ -594,7 +556,7 @@ export async function profileRun(servers: BenchServers, names: BidiNames, settin
   runtime.database = (name: string): Database => {
     let instrumented = wrapped.get(name);
     if (!instrumented) {
-      instrumented = instrument(database(name), calls, () => started);
+      instrumented = instrument(database(name), calls, () => started, describeCall);
       wrapped.set(name, instrumented);
     }
     return instrumented;

@@ -22,7 +22,7 @@ import type { BenchNames } from './dataset.js';
 import { measured, type CpuPhase } from './cpu.js';
 import { dropRedisPrefix, newPrefix, PIPELINES, rowsyncConfig, type PairName, type RowsyncSettings } from './tools.js';
 
-interface Call {
+export interface Call {
   readonly connection: string;
   readonly kind: string;
   readonly start: number;
@@ -93,7 +93,19 @@ function kindOf(method: string, args: readonly unknown[], rows: number, chunkSiz
   }
 }
 
-function instrument(database: Database, calls: Call[], origin: () => number, chunkSize: number): Database {
+/** How a profile names a call and counts its rows (a query's role differs per bench). */
+export type DescribeCall = (method: string, args: readonly unknown[], result: unknown) => { readonly kind: string; readonly rows: number };
+
+/** The reconcile bench's naming: bisection levels of checksums, row hashes, syncs... by rows covered. */
+function reconcileCall(chunkSize: number): DescribeCall {
+  return (method, args, result) => {
+    const rows = rowsOf(method, result, args);
+    return { kind: kindOf(method, args, rows, chunkSize), rows };
+  };
+}
+
+/** `database` with every query timed into `calls` (start and end relative to `origin()`). */
+export function instrument(database: Database, calls: Call[], origin: () => number, describe: DescribeCall): Database {
   return new Proxy(database, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
@@ -104,14 +116,8 @@ function instrument(database: Database, calls: Call[], origin: () => number, chu
       return async (...args: unknown[]) => {
         const start = performance.now();
         const result = await fn.apply(target, args);
-        const rows = rowsOf(method, result, args);
-        calls.push({
-          connection: database.connectionName,
-          kind: kindOf(method, args, rows, chunkSize),
-          start: start - origin(),
-          end: performance.now() - origin(),
-          rows,
-        });
+        const { kind, rows } = describe(method, args, result);
+        calls.push({ connection: database.connectionName, kind, start: start - origin(), end: performance.now() - origin(), rows });
         return result;
       };
     },
@@ -119,7 +125,7 @@ function instrument(database: Database, calls: Call[], origin: () => number, chu
 }
 
 /** Time during which at least one query was in flight (union of intervals). */
-function busyTime(calls: readonly Call[]): number {
+export function busyTime(calls: readonly Call[]): number {
   const sorted = [...calls].sort((a, b) => a.start - b.start);
   let busy = 0;
   let open = -Infinity;
@@ -167,7 +173,7 @@ export async function profileRun(pair: PairName, servers: BenchServers, names: B
   runtime.database = (name: string): Database => {
     let instrumented = wrapped.get(name);
     if (!instrumented) {
-      instrumented = instrument(database(name), calls, () => started, settings.chunkSize);
+      instrumented = instrument(database(name), calls, () => started, reconcileCall(settings.chunkSize));
       wrapped.set(name, instrumented);
     }
     return instrumented;
