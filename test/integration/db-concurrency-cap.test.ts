@@ -33,7 +33,21 @@ const SLEEPS_PER_SLEEPER = 3;
 const DRIFTED = new Set<number>([...DRIFT.changed, ...DRIFT.missing, ...DRIFT.extra]);
 const EDITED = Array.from({ length: 150 }, (_, index) => 100 + index * 18).filter((id) => !DRIFTED.has(id));
 
-/** Counts the target's queries running right now, as the server sees them (not the sampler's own). */
+/**
+ * MariaDB keeps a statement in PROCESSLIST as `Query` for a moment after its reply went out (the
+ * client has already given back its slot): these states come after the reply, so such a row is
+ * not a running query.
+ */
+const MYSQL_AFTER_REPLY_STATES = ['query end', 'closing tables', 'freeing items', 'cleaning up', 'logging slow query', 'Reset for next command'];
+
+/**
+ * Counts the target's queries that were running at one instant, as the server sees them (not the
+ * sampler's own). Neither PROCESSLIST nor pg_stat_activity is one atomic snapshot: it is read
+ * session by session, so a query that ended, freeing a slot for one that began, can appear beside
+ * it. A query counts only when it had been running for longer than the whole probe took (measured
+ * by the client around the probe): it started before the probe was sent and was still running when
+ * the server read it, so every query counted was running at the moment the probe was sent.
+ */
 function activeQueryProbe(engine: Engine, namespace: string, applicationName: string): { probe: () => Promise<number>; close: () => Promise<void> } {
   const servers = testServers();
   const admin: Database = createDatabase({
@@ -43,10 +57,18 @@ function activeQueryProbe(engine: Engine, namespace: string, applicationName: st
   });
   const sql =
     engine === 'mysql'
-      ? "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ? AND COMMAND = 'Query' AND ID <> CONNECTION_ID()"
-      : "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND pid <> pg_backend_pid()";
+      ? `SELECT TIME_MS AS elapsed_ms FROM information_schema.PROCESSLIST WHERE DB = ? AND COMMAND = 'Query' AND ID <> CONNECTION_ID()
+           AND COALESCE(STATE, '') NOT IN (${MYSQL_AFTER_REPLY_STATES.map((state) => `'${state}'`).join(', ')})`
+      : `SELECT EXTRACT(EPOCH FROM clock_timestamp() - query_start) * 1000 AS elapsed_ms FROM pg_stat_activity
+         WHERE application_name = $1 AND state = 'active' AND pid <> pg_backend_pid()`;
   return {
-    probe: async () => Number((await admin.execute(sql, [engine === 'mysql' ? namespace : applicationName]))[0]?.n ?? NaN),
+    probe: async () => {
+      const sentAt = performance.now();
+      const rows = await admin.execute(sql, [engine === 'mysql' ? namespace : applicationName]);
+      // 1 ms margin for the servers' and the client's clock resolution.
+      const probeMs = performance.now() - sentAt + 1;
+      return rows.filter((row) => Number(row.elapsed_ms) > probeMs).length;
+    },
     close: () => admin.close(),
   };
 }
