@@ -40,6 +40,7 @@ import {
 import { classifyQueryEvent, type TableReference } from './mysql-binlog-statements.js';
 import { mysqlConnectionSettings, type MysqlConnectionSettings } from './mysql-connection-options.js';
 import { translateMysqlError, type ErrorContext } from './mysql-errors.js';
+import { redactSecrets } from '../../logging/redact.js';
 
 /** Queued transactions / keys beyond which the binlog connection is paused (memory stays bounded). */
 const PAUSE_AT_QUEUED_TRANSACTIONS = 200;
@@ -379,7 +380,7 @@ export class MysqlBinlogSource implements ChangeSource {
       });
     }
     this.settings = mysqlConnectionSettings(options.connectionName, options.url, 1);
-    this.errorContext = { connectionName: options.connectionName, password: this.settings.password };
+    this.errorContext = { connectionName: options.connectionName };
     installKeyCapture();
   }
 
@@ -514,7 +515,7 @@ export class MysqlBinlogSource implements ChangeSource {
       return new PositionLostError(
         purged
           ? `connection ${connection}: binlog position ${from} is gone (the binlog file was purged); a full reconcile follows`
-          : `connection ${connection}: the server cannot stream from binlog position ${from} (${scrubbed(message, this.settings.password)}); a full reconcile follows`,
+          : `connection ${connection}: the server cannot stream from binlog position ${from} (${redactSecrets(message)}); a full reconcile follows`,
         { position: from, subject: connection, cause: error },
       );
     }
@@ -645,9 +646,6 @@ export class MysqlBinlogSource implements ChangeSource {
   }
 }
 
-function scrubbed(text: string, password: string): string {
-  return password.length >= 4 ? text.split(password).join('***') : text;
-}
 
 // ------------------------------------------------------------------------------------------------
 // one stream

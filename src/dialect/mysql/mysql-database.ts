@@ -67,7 +67,7 @@ export class MysqlDatabase implements Database, MysqlTransactions {
   constructor(options: DatabaseOptions) {
     this.connectionName = options.connectionName;
     const settings = mysqlConnectionSettings(options.connectionName, options.url, options.poolSize ?? DEFAULT_POOL_SIZE);
-    this.errorContext = { connectionName: options.connectionName, password: settings.password };
+    this.errorContext = { connectionName: options.connectionName };
     this.pool = createPool(settings.pool);
     // Session setup, queued on each new connection before the pool hands it out (a connection runs its
     // commands in order, so no query can precede it):

@@ -1,9 +1,10 @@
 /**
  * mysql2 / server errors -> DatabaseError, at the dialect boundary. Messages name the connection and
- * engine, never the URL or the password (the driver's own messages do not contain the password; it is
- * scrubbed anyway in case a server echoes it).
+ * engine, never the URL or the password (the driver's own messages do not contain the password; a URL or
+ * `password=` pair in one is redacted anyway, see redact.ts).
  */
 import { DatabaseError, RowsyncError, type DatabaseErrorCode } from '../../errors/index.js';
+import { redactSecrets } from '../../logging/redact.js';
 
 interface DriverError {
   readonly code?: unknown;
@@ -74,8 +75,6 @@ const BY_ERRNO: Readonly<Record<number, Translation>> = {
 
 export interface ErrorContext {
   readonly connectionName: string;
-  /** Scrubbed from messages (only when long enough not to mangle ordinary words). */
-  readonly password: string;
 }
 
 export function translateMysqlError(error: unknown, context: ErrorContext, action?: string): Error {
@@ -90,7 +89,7 @@ export function translateMysqlError(error: unknown, context: ErrorContext, actio
     (driver.fatal === true
       ? { code: 'DB_CONNECTION_LOST' as const, retryable: true, summary: 'connection lost' }
       : { code: 'DB_QUERY_FAILED' as const, retryable: false, summary: 'query failed' });
-  const detail = scrub(lowerFirst(rawMessage), context.password);
+  const detail = redactSecrets(lowerFirst(rawMessage));
   const where = action ? ` (${action})` : '';
   return new DatabaseError(
     translation.code,
@@ -101,9 +100,4 @@ export function translateMysqlError(error: unknown, context: ErrorContext, actio
 
 function lowerFirst(text: string): string {
   return text.length > 0 ? text[0]!.toLowerCase() + text.slice(1) : text;
-}
-
-function scrub(text: string, password: string): string {
-  if (password.length < 4) return text;
-  return text.split(password).join('***');
 }

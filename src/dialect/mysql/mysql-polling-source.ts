@@ -308,7 +308,7 @@ class MysqlSession {
 
   static async open(options: ChangeSourceOptions): Promise<MysqlSession> {
     const settings = mysqlConnectionSettings(options.connectionName, options.url, 1);
-    const errorContext: ErrorContext = { connectionName: options.connectionName, password: settings.password };
+    const errorContext: ErrorContext = { connectionName: options.connectionName };
     // Pool-only options would make mysql2 warn on a plain connection.
     const { connectionLimit: _limit, waitForConnections: _wait, ...connectionOptions } = settings.pool;
     let connection: Connection;

@@ -55,7 +55,6 @@ export class PostgresDatabase implements Database {
       connectionName: options.connectionName,
       host: this.settings.host,
       port: this.settings.port,
-      password: this.settings.password,
     };
     this.introspector = new PostgresIntrospector(
       (sql, params) => this.queryArrays(sql, params),

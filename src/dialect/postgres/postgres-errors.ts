@@ -1,11 +1,10 @@
 import { DatabaseError, RowsyncError, type DatabaseErrorCode } from '../../errors/index.js';
+import { redactSecrets } from '../../logging/redact.js';
 
 export interface ErrorContext {
   readonly connectionName: string;
   readonly host: string;
   readonly port: number;
-  /** Scrubbed from every message, in case a driver ever echoes it. */
-  readonly password: string | undefined;
 }
 
 interface Classified {
@@ -24,8 +23,7 @@ export function translatePostgresError(error: unknown, context: ErrorContext): E
   const engineCode = errorCode(error);
   const driverMessage = error instanceof Error ? error.message : String(error);
   const classified = classify(engineCode, driverMessage, context);
-  let message = `connection ${context.connectionName} (postgres): ${classified.message ?? driverMessage}`;
-  if (context.password && context.password.length >= 4) message = message.split(context.password).join('***');
+  const message = redactSecrets(`connection ${context.connectionName} (postgres): ${classified.message ?? driverMessage}`);
   return new DatabaseError(classified.code, message, {
     connection: context.connectionName,
     retryable: classified.retryable,

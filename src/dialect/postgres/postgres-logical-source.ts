@@ -88,7 +88,6 @@ export class PostgresLogicalSource implements ChangeSource, LogicalSourceAccess 
       connectionName: options.connectionName,
       host: this.settings.host,
       port: this.settings.port,
-      password: this.settings.password,
     };
   }
 

@@ -217,7 +217,7 @@ class PostgresSession {
 
   static async open(options: ChangeSourceOptions, settings: PostgresConnectionSettings, role: string): Promise<PostgresSession> {
     const errorContext: ErrorContext = {
-      connectionName: options.connectionName, host: settings.host, port: settings.port, password: settings.password,
+      connectionName: options.connectionName, host: settings.host, port: settings.port,
     };
     const client = new pg.Client({
       ...serverOptions(settings),

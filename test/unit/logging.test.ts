@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger, prettyLine, redactSecrets } from '../../src/logging/logger.js';
+
+const SECRET = 'Sup3r-S3cret-pw-7731';
+
+/** A destination that keeps what the logger wrote (pino writes one JSON line per entry). */
+function capture(): { lines: string[]; write: (line: string) => void } {
+  const lines: string[] = [];
+  return { lines, write: (line: string) => void lines.push(...line.split('\n').filter((text) => text !== '')) };
+}
+
+describe('redactSecrets', () => {
+  it.each([
+    [`mysql://rowsync:${SECRET}@127.0.0.1:3306/shop`, 'mysql://rowsync:***@127.0.0.1:3306/shop'],
+    [`connect to postgres://app:${SECRET}@db/x failed`, 'connect to postgres://app:***@db/x failed'],
+    [`password=${SECRET} user=app`, 'password=*** user=app'],
+    [`{"password":"${SECRET}","user":"app"}`, '{"password":"***","user":"app"}'],
+    [`PGPASSWORD: ${SECRET}`, 'PGPASSWORD: ***'],
+    [`ALTER USER app IDENTIFIED BY '${SECRET}'`, "ALTER USER app IDENTIFIED BY '***'"],
+    [`CREATE ROLE app LOGIN PASSWORD '${SECRET}'`, "CREATE ROLE app LOGIN PASSWORD '***'"],
+  ])('hides the secret in %s', (text, expected) => {
+    expect(redactSecrets(text)).toBe(expected);
+    expect(redactSecrets(text)).not.toContain(SECRET);
+  });
+
+  it('leaves a word alone that merely equals a password somewhere (names stay readable)', () => {
+    // The test servers' password is `rowsync`, which is also the prefix of every test database.
+    const text = "connection dst (mysql): unknown database 'rowsync_mysql_dialect' on rowsync";
+    expect(redactSecrets(text)).toBe(text);
+  });
+});
+
+describe('createLogger', () => {
+  it('writes JSON lines with the bindings of its children and no secret anywhere', () => {
+    const sink = capture();
+    const logger = createLogger({ level: 'info', format: 'json', destination: sink });
+    const job = logger.child({ runId: 'p.1', pipeline: 'p', table: 'orders', chunk: 3 });
+    job.warn({ err: new Error(`cannot reach mysql://app:${SECRET}@db/x`), target: 'dst' }, 'chunk failed: %s', `password=${SECRET}`);
+    job.info({ connection: { url: `mysql://app:${SECRET}@db/x`, password: SECRET } }, 'opened');
+    expect(sink.lines).toHaveLength(2);
+    for (const line of sink.lines) expect(line).not.toContain(SECRET);
+    const first = JSON.parse(sink.lines[0]!) as Record<string, unknown>;
+    expect(first).toMatchObject({ level: 'warn', runId: 'p.1', pipeline: 'p', table: 'orders', chunk: 3, target: 'dst', msg: 'chunk failed: password=***' });
+    expect(JSON.stringify(first.err)).toContain('mysql://app:***@db/x');
+  });
+
+  it('writes one readable line per entry in the pretty format', () => {
+    const sink = capture();
+    const logger = createLogger({ level: 'info', format: 'pretty', destination: sink });
+    logger.child({ runId: 'p.1', table: 'orders' }).info({ rows: 10 }, 'table done');
+    expect(sink.lines).toHaveLength(1);
+    expect(sink.lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}table done runId=p\.1 table=orders rows=10$/);
+  });
+
+  it('passes a non-JSON line through the pretty format unchanged', () => {
+    expect(prettyLine('plain text\n')).toBe('plain text');
+  });
+});
