@@ -10,9 +10,12 @@
  */
 
 const URL_USER_INFO = /([a-z][a-z0-9+.-]*:\/\/)([^:/@\s]*):([^@\s/]*)@/gi;
-/** `password=x`, `password: x`, `"password":"x"`, `pwd=x`, `passwd=x`, `secret=x`, with or without quotes. */
+/**
+ * `password=x`, `password: x`, `"password":"x"`, `pwd=x`, `passwd=x`, `secret=x`, with or without quotes;
+ * not MySQL's own "(using password: YES)", which says whether one was sent.
+ */
 const KEY_VALUE =
-  /((?:["']?)(?:password|passwd|pwd|secret|token)(?:["']?)\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,;&}'"]+)/gi;
+  /((?:["']?)(?:password|passwd|pwd|secret|token)(?:["']?)\s*[:=]\s*)(?!(?:YES|NO)\))("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,;&}'"]+)/gi;
 const SQL_PASSWORD = /((?:IDENTIFIED\s+(?:WITH\s+\S+\s+)?BY|PASSWORD)\s+)('(?:[^'\\]|''|\\.)*')/gi;
 
 const MASK = '***';

@@ -27,6 +27,8 @@ describe('redactSecrets', () => {
     // The test servers' password is `rowsync`, which is also the prefix of every test database.
     const text = "connection dst (mysql): unknown database 'rowsync_mysql_dialect' on rowsync";
     expect(redactSecrets(text)).toBe(text);
+    const denied = "connection src (mysql): access denied: access denied for user 'rowsync'@'localhost' (using password: YES)";
+    expect(redactSecrets(denied)).toBe(denied);
   });
 });
 
