@@ -57,7 +57,7 @@ export function bidiNames(rows: number, pristine: string): BidiNames {
 
 /** dataset.ts / compare.ts take a BenchNames: `source` is read, `mysqlTarget` / `pgSchema` written or compared. */
 export function view(source: string, target: { mysql?: string; pg?: string }): BenchNames {
-  return { source, mysqlTarget: target.mysql ?? '-', pgSchema: target.pg ?? '-', table: 'items' };
+  return { source, mysqlTarget: target.mysql ?? '-', pgSchema: target.pg ?? '-', pgSourceSchema: '-', table: 'items', emptyTable: 'items_empty' };
 }
 
 export const PIPELINE: Record<BidiPair, Record<Mode, string>> = {

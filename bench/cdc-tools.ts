@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/coordination/redis-client.js';
 import type { Runtime } from '../jobs/runtime.js';
 import type { ChangeSource, ChangeTransaction } from '../src/dialect/change-source.js';
 import type { Database } from '../src/dialect/dialect.js';
@@ -240,7 +240,7 @@ export function readProbe(file: string): ProbeData {
 // waits
 
 /** Until the pipeline's reader publishes `streaming` (the CLI started, preflight passed, stream open). */
-export async function waitStreaming(redis: Redis, prefix: string, pipeline: string, child: CdcChild, timeoutMs = 60_000): Promise<number> {
+export async function waitStreaming(redis: RedisClient, prefix: string, pipeline: string, child: CdcChild, timeoutMs = 60_000): Promise<number> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     checkInterrupted();

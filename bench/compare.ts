@@ -5,6 +5,8 @@
  *   the tables' utf8mb4_unicode_ci collation would call 'abc' = 'ABC ' equal).
  * - MariaDB -> PostgreSQL: one MD5 per row of an independent rendering (text as hex, NULL as 'N'),
  *   read from both sides in key-range pages and merged in Node.
+ * - PostgreSQL -> PostgreSQL (two schemas of one database): a full join on the key inside the server;
+ *   text compared as bytes (`COLLATE "C"`), every other column with its own type's equality.
  */
 import type { Pool } from 'mysql2/promise';
 import type pg from 'pg';
@@ -52,6 +54,20 @@ export async function diffMysqlTables(pool: Pool, names: BenchNames): Promise<Di
     missing: sourceSide.filter((row) => Number(row[1]) !== 0).map((row) => Number(row[0])),
     extra: extra.map((row) => Number(row[0])),
   };
+}
+
+export async function diffPostgresTables(postgres: pg.Pool, names: BenchNames): Promise<Differences> {
+  const same = COLUMNS.map((column) =>
+    TEXT_COLUMNS.has(column) ? `a.${column} COLLATE "C" IS NOT DISTINCT FROM b.${column} COLLATE "C"` : `a.${column} IS NOT DISTINCT FROM b.${column}`,
+  ).join(' AND ');
+  const rows = await pgRows(
+    postgres,
+    `SELECT coalesce(a.id, b.id), CASE WHEN b.id IS NULL THEN 'missing' WHEN a.id IS NULL THEN 'extra' ELSE 'changed' END ` +
+      `FROM "${names.pgSourceSchema}".items a FULL JOIN "${names.pgSchema}".items b ON b.id = a.id ` +
+      `WHERE a.id IS NULL OR b.id IS NULL OR NOT (${same}) LIMIT ${DIFF_CAP + 1}`,
+  );
+  const keys = (kind: string) => rows.filter((row) => row[1] === kind).map((row) => Number(row[0]));
+  return { changed: keys('changed'), missing: keys('missing'), extra: keys('extra') };
 }
 
 const MYSQL_ROW_MD5 =

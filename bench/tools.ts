@@ -1,7 +1,8 @@
 /**
  * The contenders: rowsync's CLI (enqueue a run, process it with in-process workers, as a user runs
- * it), pt-table-sync, and the floor (one hash scan of both tables inside the databases, in parallel:
- * no checksum tool that reads every row can beat it).
+ * it), pt-table-sync (MariaDB->MariaDB), pg_comparator (PostgreSQL->PostgreSQL), and the floor (one
+ * hash scan of both tables inside the databases, in parallel: no checksum tool that reads every row
+ * can beat it).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -19,11 +20,18 @@ import { mysqlParts, mysqlRows, mysqlUrlFor, pgRows, postgresUrlFor, ROOT, type 
 import { cpuPhase, cpuSnapshot, measured, processCpuMs, type CpuPhase } from './cpu.js';
 import { mysqlFloorSql, pgFloorSql, type BenchNames } from './dataset.js';
 
-export type PairName = 'mariadb->mariadb' | 'mariadb->postgres';
+export type PairName = 'mariadb->mariadb' | 'mariadb->postgres' | 'postgres->postgres';
 
 export const PIPELINES: Record<PairName, { pipeline: string; target: string }> = {
   'mariadb->mariadb': { pipeline: 'my2my', target: 'dst_my' },
   'mariadb->postgres': { pipeline: 'my2pg', target: 'dst_pg' },
+  'postgres->postgres': { pipeline: 'pg2pg', target: 'dst_pg' },
+};
+
+export const PAIR_LABELS: Record<PairName, string> = {
+  'mariadb->mariadb': 'MariaDB->MariaDB',
+  'mariadb->postgres': 'MariaDB->PostgreSQL',
+  'postgres->postgres': 'PostgreSQL->PostgreSQL',
 };
 
 export interface RowsyncSettings {
@@ -34,20 +42,27 @@ export interface RowsyncSettings {
   readonly poolSize?: number;
 }
 
-/** rowsync's config for the bench pipelines, under a Redis prefix of its own. */
-export function rowsyncConfig(servers: BenchServers, names: BenchNames, settings: RowsyncSettings, prefix: string): Record<string, unknown> {
+/**
+ * rowsync's config for the bench pipelines, under a Redis prefix of its own; `table`: the table every
+ * pipeline reconciles (the bench table, or the empty one for the fixed cost).
+ */
+export function rowsyncConfig(
+  servers: BenchServers, names: BenchNames, settings: RowsyncSettings, prefix: string, table: string = names.table,
+): Record<string, unknown> {
   const connection = (url: string) => (settings.poolSize ? { url, poolSize: settings.poolSize } : url);
   const reconcile = { chunkSize: settings.chunkSize };
   return {
     redis: { url: servers.redisUrl, prefix },
     connections: {
       src: connection(mysqlUrlFor(servers.mysqlUrl, names.source)),
+      src_pg: connection(postgresUrlFor(servers.postgresUrl, names.pgSourceSchema)),
       dst_my: connection(mysqlUrlFor(servers.mysqlUrl, names.mysqlTarget)),
       dst_pg: connection(postgresUrlFor(servers.postgresUrl, names.pgSchema)),
     },
     pipelines: [
-      { name: 'my2my', source: 'src', targets: ['dst_my'], tables: [names.table], reconcile },
-      { name: 'my2pg', source: 'src', targets: ['dst_pg'], tables: [names.table], reconcile },
+      { name: 'my2my', source: 'src', targets: ['dst_my'], tables: [table], reconcile },
+      { name: 'my2pg', source: 'src', targets: ['dst_pg'], tables: [table], reconcile },
+      { name: 'pg2pg', source: 'src_pg', targets: ['dst_pg'], tables: [table], reconcile },
     ],
   };
 }
@@ -91,7 +106,9 @@ async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number 
 export async function floorScan(pair: PairName, mysql: Pool, postgres: pg.Pool, names: BenchNames, servers: BenchServers): Promise<FloorResult> {
   const { value, cpu } = await measured(servers.pids, () =>
     Promise.all([
-      timed(() => mysqlRows(mysql, mysqlFloorSql(`\`${names.source}\`.items`))),
+      pair === 'postgres->postgres'
+        ? timed(() => pgRows(postgres, pgFloorSql(`"${names.pgSourceSchema}".items`)))
+        : timed(() => mysqlRows(mysql, mysqlFloorSql(`\`${names.source}\`.items`))),
       pair === 'mariadb->mariadb'
         ? timed(() => mysqlRows(mysql, mysqlFloorSql(`\`${names.mysqlTarget}\`.items`)))
         : timed(() => pgRows(postgres, pgFloorSql(`"${names.pgSchema}".items`))),
@@ -101,14 +118,20 @@ export async function floorScan(pair: PairName, mysql: Pool, postgres: pg.Pool, 
 }
 
 /**
- * rowsync's own canonical checksum of the whole table on both sides at once (one `checksumRange`
- * without bounds per side): the floor with rowsync's SQL rendering of every column instead of
- * CONCAT_WS. Also the equality check of a reset target: equal checksums or an error.
+ * rowsync's own checksum of the whole table on both sides at once (one `checksumRange` without
+ * bounds per side, with the pair's shapes as a run builds them): the floor with rowsync's canonical
+ * rendering of every column instead of CONCAT_WS, hashed with MD5, or with PostgreSQL's native
+ * 64-bit hash on PostgreSQL->PostgreSQL (`TableShape.sameEngineChecksum`). Also the equality check of
+ * a reset target: equal checksums or an error.
  */
 export async function canonicalScan(
   pair: PairName, servers: BenchServers, names: BenchNames,
 ): Promise<{ wallMs: number; equal: boolean; source: { count: number; sum: string }; target: { count: number; sum: string }; cpu: CpuPhase }> {
-  const source = createDatabase({ connectionName: 'src', url: mysqlUrlFor(servers.mysqlUrl, names.source), poolSize: 1 });
+  const source = createDatabase(
+    pair === 'postgres->postgres'
+      ? { connectionName: 'src_pg', url: postgresUrlFor(servers.postgresUrl, names.pgSourceSchema), poolSize: 1 }
+      : { connectionName: 'src', url: mysqlUrlFor(servers.mysqlUrl, names.source), poolSize: 1 },
+  );
   const target = createDatabase(
     pair === 'mariadb->mariadb'
       ? { connectionName: 'dst_my', url: mysqlUrlFor(servers.mysqlUrl, names.mysqlTarget), poolSize: 1 }
@@ -142,10 +165,11 @@ export interface RowsyncCliResult {
   readonly cpu: CpuPhase;
 }
 
+/** rowsync's reconcile of `pair` over `table` (default: the bench table; the empty one measures the fixed cost). */
 export function runRowsyncCli(
-  pair: PairName, servers: BenchServers, names: BenchNames, settings: RowsyncSettings,
+  pair: PairName, servers: BenchServers, names: BenchNames, settings: RowsyncSettings, table: string = names.table,
 ): Promise<RowsyncCliResult> {
-  return runReconcileCli(servers, (prefix) => rowsyncConfig(servers, names, settings, prefix), PIPELINES[pair].pipeline, settings.workers);
+  return runReconcileCli(servers, (prefix) => rowsyncConfig(servers, names, settings, prefix, table), PIPELINES[pair].pipeline, settings.workers);
 }
 
 /**
@@ -223,31 +247,64 @@ export interface PtTableSyncResult {
   readonly cpu: CpuPhase;
 }
 
-export function findPtTableSync(): string | undefined {
-  const found = spawnSync('sh', ['-c', 'command -v pt-table-sync'], { encoding: 'utf8' });
+function findCommand(command: string): string | undefined {
+  const found = spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' });
   const path = found.stdout.trim();
   return found.status === 0 && path ? path : undefined;
 }
 
-/** Installs percona-toolkit when running as root with apt-get; otherwise says how. */
-export function ensurePtTableSync(log: (message: string) => void): string | undefined {
-  const existing = findPtTableSync();
+/** `command`, installing Debian's `debianPackage` first when it is missing and this runs as root with apt-get; otherwise says how. */
+function ensureCommand(command: string, debianPackage: string, log: (message: string) => void): string | undefined {
+  const existing = findCommand(command);
   if (existing) return existing;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const hasApt = spawnSync('sh', ['-c', 'command -v apt-get'], { encoding: 'utf8' }).status === 0;
-  if (!isRoot || !hasApt) {
-    log('pt-table-sync not found; install it with:  sudo apt-get install -y percona-toolkit   (skipping the pt-table-sync comparison)');
+  if (!isRoot || !findCommand('apt-get')) {
+    log(`${command} not found; install it with:  sudo apt-get install -y ${debianPackage}   (skipping the ${command} comparison)`);
     return undefined;
   }
-  log('pt-table-sync not found: apt-get install -y percona-toolkit');
+  log(`${command} not found: apt-get install -y --no-install-recommends ${debianPackage}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  const installed = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'percona-toolkit'], { stdio: 'inherit', env });
+  const installed = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', debianPackage], { stdio: 'inherit', env });
   if (installed.status !== 0) {
-    log('apt-get install percona-toolkit failed: skipping the pt-table-sync comparison');
+    log(`apt-get install ${debianPackage} failed: skipping the ${command} comparison`);
     return undefined;
   }
-  return findPtTableSync();
+  return findCommand(command);
+}
+
+export function findPtTableSync(): string | undefined {
+  return findCommand('pt-table-sync');
+}
+
+/** Installs percona-toolkit when running as root with apt-get; otherwise says how. */
+export function ensurePtTableSync(log: (message: string) => void): string | undefined {
+  return ensureCommand('pt-table-sync', 'percona-toolkit', log);
+}
+
+/**
+ * Runs an external tool to its end: exit code, stdout and stderr together, its own CPU (sampled
+ * every 100 ms while it runs: it is gone once it exits, so at most the last 100 ms are missed) and
+ * the servers' CPU over the run.
+ */
+async function runTool(
+  binary: string, args: readonly string[], servers: BenchServers, env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; output: string; cpu: CpuPhase }> {
+  const before = cpuSnapshot(servers.pids);
+  let toolCpuMs: number | undefined;
+  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+    const child = spawn(binary, [...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const sampler = setInterval(() => {
+      if (child.pid !== undefined) toolCpuMs = processCpuMs(child.pid) ?? toolCpuMs;
+    }, 100);
+    child.on('close', () => clearInterval(sampler));
+    let text = '';
+    child.stdout.on('data', (data: Buffer) => (text += data.toString('utf8')));
+    child.stderr.on('data', (data: Buffer) => (text += data.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (exitCode) => resolve({ code: exitCode, output: text }));
+  });
+  return { code, output, cpu: cpuPhase(before, cpuSnapshot(servers.pids), toolCpuMs) };
 }
 
 /**
@@ -263,22 +320,7 @@ export function ptTableSyncArgs(servers: BenchServers, names: BenchNames, extra:
 }
 
 export async function runPtTableSync(binary: string, args: readonly string[], servers: BenchServers): Promise<PtTableSyncResult> {
-  const before = cpuSnapshot(servers.pids);
-  let toolCpuMs: number | undefined;
-  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-    const child = spawn(binary, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    // perl's CPU time, sampled while it runs (it is gone once it exits): misses at most the last 100 ms.
-    const sampler = setInterval(() => {
-      if (child.pid !== undefined) toolCpuMs = processCpuMs(child.pid) ?? toolCpuMs;
-    }, 100);
-    child.on('close', () => clearInterval(sampler));
-    let text = '';
-    child.stdout.on('data', (data: Buffer) => (text += data.toString('utf8')));
-    child.stderr.on('data', (data: Buffer) => (text += data.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (exitCode) => resolve({ code: exitCode, output: text }));
-  });
-  const cpu = cpuPhase(before, cpuSnapshot(servers.pids), toolCpuMs);
+  const { code, output, cpu } = await runTool(binary, args, servers);
   // "#      0       0      0      0 Chunk     08:47:25 08:47:25 2    db.items"
   const line = /^#\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+\S+\s+\S+\s+(\d+)\s+\S+\s*$/m.exec(output);
   return {
@@ -296,4 +338,79 @@ export async function runPtTableSync(binary: string, args: readonly string[], se
     output: output.trim(),
     cpu,
   };
+}
+
+// ------------------------------------------------------------------------------------------------
+// pg_comparator
+
+export interface PgComparatorResult {
+  readonly command: string;
+  readonly exitCode: number | null;
+  readonly wallMs: number;
+  /** Its report lines (`UPDATE k`, `INSERT k`, `DELETE k`): what it found and, with --do-it, wrote. */
+  readonly reported: { readonly update: number; readonly insert: number; readonly delete: number };
+  /** Output other than the report lines (warnings, errors). */
+  readonly messages: string;
+  readonly cpu: CpuPhase;
+}
+
+/**
+ * pg_comparator (Debian's `postgresql-comparator`: the script and its `pgcmp` extension, built for the
+ * distribution's PostgreSQL), installed when missing and running as root with apt-get, and
+ * `CREATE EXTENSION IF NOT EXISTS pgcmp` in the database of both tables (its checksum functions and
+ * casts). Undefined, with the reason logged, when either cannot be done.
+ */
+export async function ensurePgComparator(postgres: pg.Pool, log: (message: string) => void): Promise<string | undefined> {
+  const binary = ensureCommand('pg_comparator', 'postgresql-comparator', log);
+  if (!binary) return undefined;
+  const available = await pgRows(postgres, `SELECT default_version FROM pg_available_extensions WHERE name = 'pgcmp'`);
+  if (available.length === 0) {
+    const version = String((await pgRows(postgres, 'SHOW server_version'))[0]?.[0]);
+    log(`pg_comparator: extension pgcmp is not installed for this PostgreSQL server (${version}; Debian builds it for the distribution's ` +
+      'PostgreSQL only): skipping the pg_comparator comparison');
+    return undefined;
+  }
+  try {
+    // Source and target schemas live in one database: one CREATE EXTENSION serves both sides.
+    await postgres.query('CREATE EXTENSION IF NOT EXISTS pgcmp');
+  } catch (error) {
+    log(`pg_comparator: CREATE EXTENSION pgcmp failed (${error instanceof Error ? error.message : String(error)}): skipping the pg_comparator comparison`);
+    return undefined;
+  }
+  return binary;
+}
+
+/** Its connection URL: `pgsql://user@host:port/base/schema.table` (key: the primary key, columns: all others; the password from the environment). */
+function pgComparatorUrl(postgresUrl: string, schema: string, table: string): string {
+  const parsed = new URL(postgresUrl);
+  const base = parsed.pathname.replace(/^\//, '') || 'postgres';
+  return `pgsql://${decodeURIComponent(parsed.username)}@${parsed.hostname || '127.0.0.1'}:${parsed.port || '5432'}/${base}/${schema}.${table}`;
+}
+
+/**
+ * `pg_comparator --synchronize --do-it SOURCE TARGET`, as its manual's synchronization example, with
+ * every other option at its default: checksum `ck` (its C Jenkins hash from pgcmp, 8-byte tuple
+ * checksums), sum aggregate, folding factor 7, one wrapping transaction, tables locked while it
+ * synchronizes, asynchronous queries on both connections. `--env-pass PGC_PASS` reads the password
+ * from the environment instead of the command line.
+ */
+export function pgComparatorArgs(servers: BenchServers, names: BenchNames): string[] {
+  return [
+    '--synchronize', '--do-it', '--env-pass=PGC_PASS',
+    pgComparatorUrl(servers.postgresUrl, names.pgSourceSchema, names.table),
+    pgComparatorUrl(servers.postgresUrl, names.pgSchema, names.table),
+  ];
+}
+
+export async function runPgComparator(binary: string, args: readonly string[], servers: BenchServers): Promise<PgComparatorResult> {
+  const password = decodeURIComponent(new URL(servers.postgresUrl).password);
+  const { code, output, cpu } = await runTool(binary, args, servers, { ...process.env, PGC_PASS: password });
+  const reported = { update: 0, insert: 0, delete: 0 };
+  const messages: string[] = [];
+  for (const line of output.split('\n')) {
+    const match = /^(UPDATE|INSERT|DELETE) /.exec(line);
+    if (match) reported[match[1]!.toLowerCase() as keyof typeof reported] += 1;
+    else if (line.trim()) messages.push(line);
+  }
+  return { command: `pg_comparator ${args.join(' ')}`, exitCode: code, wallMs: cpu.wallMs, reported, messages: messages.join('\n'), cpu };
 }

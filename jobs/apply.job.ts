@@ -3,6 +3,8 @@ import { decodeTuple, type EncodedValue } from '../src/sync/portable-json.js';
 import { leaseIdsOf } from '../src/sync/lanes.js';
 import type { SyncResult } from '../src/sync/sync-keys.js';
 import type { Runtime } from './runtime.js';
+import { withRunSettings, type RunSettings } from './run-settings.js';
+import { recordSync, syncBatchTimer } from '../src/metrics/instruments.js';
 
 /**
  * A batch of keys of one table for one target, all in one lane. The job carries keys only, never
@@ -11,11 +13,15 @@ import type { Runtime } from './runtime.js';
 export interface ApplyPayload {
   readonly runId?: string;
   readonly pipeline: string;
+  /** The enqueuing config's `pipelineFingerprint`: a worker with another config leaves the job alone. */
+  readonly fingerprint?: string;
   readonly table: string;
   readonly target: string;
   readonly keys: readonly (readonly EncodedValue[])[];
   /** See `RunPayload.writePolicy`. */
   readonly writePolicy?: 'cdc';
+  /** See `RunPayload.settings` (its conflict policy and batch size). */
+  readonly settings?: RunSettings;
 }
 
 /**
@@ -25,12 +31,16 @@ export interface ApplyPayload {
 export async function processApply(job: Job<ApplyPayload>, runtime: Runtime): Promise<SyncResult> {
   const { pipeline, table, target } = job.data;
   const keys = job.data.keys.map(decodeTuple);
-  const context = await runtime.tableContext(pipeline, table, target);
+  const context = withRunSettings(await runtime.tableContext(pipeline, table, target), job.data.settings);
   const sync = await runtime.keySync(context, false, job.data.writePolicy ?? 'reconcile');
   const lease = (await runtime.keyLeases.hold(leaseIdsOf(context.pair.source, keys)))!;
+  const endTimer = syncBatchTimer(job.data, 'reconcile');
   try {
-    return await sync(keys);
+    const result = await sync(keys);
+    recordSync({ pipeline, table, target, source: context.source.connectionName }, 'reconcile', result);
+    return result;
   } finally {
+    endTimer();
     await lease.release();
   }
 }

@@ -1,13 +1,15 @@
 import { UnrecoverableError, type Job, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/coordination/redis-client.js';
 import type { BatchPart, PartCompletion } from '../src/cdc/cdc-reader.js';
-import type { CdcConfig } from '../src/config/index.js';
+import { sourceTableOf, type CdcConfig } from '../src/config/index.js';
 import { ConfigError, DatabaseError, RowsyncError, SchemaError } from '../src/errors/index.js';
 import { leaseIdsOf } from '../src/sync/lanes.js';
 import { decodeTuple, encodeTuple, type EncodedValue } from '../src/sync/portable-json.js';
 import { addSyncResults, EMPTY_SYNC_RESULT, type SyncResult } from '../src/sync/sync-keys.js';
 import { JOB_NAMES } from './queues.js';
 import type { Runtime } from './runtime.js';
+import { recordCdcChanges } from './cdc-change-counts.js';
+import { cdcBatchTimer, recordCdcDeadLetter, recordSync, syncBatchTimer } from '../src/metrics/instruments.js';
 
 /**
  * One part of a CDC batch for one target: changed keys per table, never row images. `epoch` is the
@@ -17,6 +19,8 @@ import type { Runtime } from './runtime.js';
  */
 export interface CdcBatchPayload {
   readonly pipeline: string;
+  /** The enqueuing config's `pipelineFingerprint`: a worker with another config leaves the job alone. */
+  readonly fingerprint?: string;
   /** The connection whose stream read these changes (a bidirectional pipeline streams both sides). */
   readonly from: string;
   /** Where the stream's checkpoint is kept: the side the changes are synced to. */
@@ -75,12 +79,12 @@ export function cdcJobOptions(cdc: CdcConfig, payload: CdcBatchPayload): JobsOpt
 export const completionKey = (prefix: string, pipeline: string, epoch: string) => `${prefix}:cdc-done:${pipeline}:${epoch}`;
 const COMPLETIONS_TTL_SECONDS = 24 * 3600;
 
-export async function reportCompletion(redis: Redis, prefix: string, payload: CdcBatchPayload, outcome: PartCompletion['outcome']): Promise<void> {
+export async function reportCompletion(redis: RedisClient, prefix: string, payload: CdcBatchPayload, outcome: PartCompletion['outcome']): Promise<void> {
   const key = completionKey(prefix, payload.pipeline, payload.epoch);
   await redis.multi().rpush(key, `${payload.target}\t${payload.seq}\t${outcome}`).expire(key, COMPLETIONS_TTL_SECONDS).exec();
 }
 
-export async function takeCompletions(redis: Redis, prefix: string, pipeline: string, epoch: string): Promise<PartCompletion[]> {
+export async function takeCompletions(redis: RedisClient, prefix: string, pipeline: string, epoch: string): Promise<PartCompletion[]> {
   const key = completionKey(prefix, pipeline, epoch);
   const completions: PartCompletion[] = [];
   for (;;) {
@@ -104,7 +108,9 @@ export async function syncBatchPart(runtime: Runtime, payload: CdcBatchPayload):
   const pipeline = runtime.pipeline(payload.pipeline);
   // A bidirectional sync reads and writes both sides whichever side's stream saw the change.
   const target = pipeline.mode === 'bidirectional' ? pipeline.targets[0]! : payload.target;
-  for (const [table, encodedKeys] of payload.tables) {
+  for (const [streamedTable, encodedKeys] of payload.tables) {
+    // Side B's stream names tables as side B does (a table entry's targetName): jobs use the pipeline's.
+    const table = payload.from === pipeline.source ? streamedTable : sourceTableOf(pipeline, streamedTable);
     const context = await runtime.tableContext(payload.pipeline, table, target);
     const sync = await runtime.keySync(context, false, 'cdc');
     const keys = encodedKeys.map(decodeTuple);
@@ -119,13 +125,17 @@ export async function syncBatchPart(runtime: Runtime, payload: CdcBatchPayload):
         const { lease, held } = await runtime.keyLeases.holdSome(ids);
         const now = pending.filter((_, index) => held.has(ids[index]!));
         pending = pending.filter((_, index) => !held.has(ids[index]!));
+        const endTimer = syncBatchTimer({ pipeline: payload.pipeline, target }, 'cdc');
         try {
-          total = addSyncResults(total, await sync(now));
+          const result = await sync(now);
+          recordSync({ pipeline: payload.pipeline, table, target, source: context.source.connectionName }, 'cdc', result);
+          total = addSyncResults(total, result);
         } catch (error) {
           // A schema that changed under the stream (ALTER on one side first) is read again next attempt.
           if (error instanceof SchemaError || error instanceof DatabaseError) runtime.forgetTable(payload.pipeline, table, target);
           throw error;
         } finally {
+          endTimer();
           await lease.release();
         }
       }
@@ -153,9 +163,11 @@ export function isFinalCdcError(error: unknown): boolean {
  */
 export async function processCdcBatch(job: Job<CdcBatchPayload>, runtime: Runtime): Promise<CdcBatchResult> {
   const payload = job.data;
+  const endTimer = cdcBatchTimer(payload);
   try {
     const result = await syncBatchPart(runtime, payload);
     await reportCompletion(runtime.redis, runtime.config.redis.prefix, payload, 'applied');
+    await countChanges(runtime, payload, result);
     return result;
   } catch (error) {
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
@@ -169,11 +181,27 @@ export async function processCdcBatch(job: Job<CdcBatchPayload>, runtime: Runtim
       removeOnFail: false,
     });
     await reportCompletion(runtime.redis, runtime.config.redis.prefix, payload, 'dead');
+    recordCdcDeadLetter(payload);
     runtime.logger.error(
       { pipeline: payload.pipeline, target: payload.target, jobId: job.id, attempts: deadLetter.attempts, err: message },
       'CDC batch moved to the dead-letter queue',
     );
     return { ...EMPTY_SYNC_RESULT, deadLettered: message };
+  } finally {
+    endTimer();
+  }
+}
+
+/**
+ * Adds an applied part to the durable change counts (cdc-change-counts.ts). After the completion
+ * report, and never failing the job: the part is applied, and a retry for a statistic would sync its
+ * keys again and count them twice.
+ */
+async function countChanges(runtime: Runtime, payload: CdcBatchPayload, result: SyncResult): Promise<void> {
+  try {
+    await recordCdcChanges(runtime.redis, runtime.config.redis.prefix, payload, result);
+  } catch (error) {
+    runtime.logger.warn({ pipeline: payload.pipeline, target: payload.target, err: (error as Error).message }, 'could not count the applied CDC changes');
   }
 }
 
@@ -193,6 +221,7 @@ export async function processDeadLetter(job: Job<DeadLetterPayload>, runtime: Ru
   try {
     const result = await syncBatchPart(runtime, job.data);
     await reportCompletion(runtime.redis, runtime.config.redis.prefix, job.data, 'applied');
+    await countChanges(runtime, job.data, result);
     return result;
   } catch (error) {
     throw new UnrecoverableError(error instanceof Error ? error.message : String(error));

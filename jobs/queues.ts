@@ -33,9 +33,14 @@ export class RowsyncQueues {
    */
   readonly deadLetter: Queue;
 
+  /**
+   * `onError`: where the queues' connection errors go. Without a listener BullMQ prints each one
+   * with its stack on stderr, every reconnect attempt, for every queue.
+   */
   constructor(
     readonly config: Config,
     readonly connection: ConnectionOptions,
+    onError: (error: Error) => void = () => undefined,
   ) {
     const options = { connection, prefix: config.redis.prefix };
     this.run = new Queue(QUEUE_NAMES.run, options);
@@ -44,6 +49,7 @@ export class RowsyncQueues {
     this.apply = Array.from({ length: config.workers.lanes }, (_, lane) => new Queue(QUEUE_NAMES.apply(lane), options));
     this.cdc = new Queue(QUEUE_NAMES.cdc, options);
     this.deadLetter = new Queue(QUEUE_NAMES.deadLetter, options);
+    for (const queue of this.all()) queue.on('error', onError);
   }
 
   all(): Queue[] {

@@ -1,6 +1,7 @@
-import { WaitingChildrenError, type Job } from 'bullmq';
+import { DelayedError, WaitingChildrenError, type Job } from 'bullmq';
 import { compareShapes } from '../src/reconcile/compare-shape.js';
 import { diffChunk } from '../src/reconcile/reconcile-chunk.js';
+import { throttleReason, throttleWaitMs } from '../src/reconcile/throttle.js';
 import { chunkReport, type ChunkReport } from '../src/reconcile/report.js';
 import type { KeyTuple } from '../src/dialect/types.js';
 import { keyIdentity } from '../src/dialect/canonical.js';
@@ -12,6 +13,8 @@ import { applyJobId, tableJobId } from './job-ids.js';
 import type { ApplyPayload } from './apply.job.js';
 import { JOB_NAMES, retryOptions } from './queues.js';
 import type { Runtime, TableContext } from './runtime.js';
+import { withRunSettings, type RunSettings } from './run-settings.js';
+import { chunkTimer, recordChunkCompared, recordSync, syncBatchTimer } from '../src/metrics/instruments.js';
 
 /** How long a chunk waits for the leases of its keys before it hands the keys to the lanes. */
 const INLINE_LEASE_WAIT_MS = 2000;
@@ -19,6 +22,8 @@ const INLINE_LEASE_WAIT_MS = 2000;
 export interface ChunkPayload {
   readonly runId: string;
   readonly pipeline: string;
+  /** The enqueuing config's `pipelineFingerprint`: a worker with another config leaves the job alone. */
+  readonly fingerprint?: string;
   readonly table: string;
   readonly target: string;
   /** Position of the chunk in its table (for messages: "chunk 12 of orders -> replica"). */
@@ -27,10 +32,14 @@ export interface ChunkPayload {
   readonly dryRun: boolean;
   /** See `RunPayload.writePolicy`. */
   readonly writePolicy?: 'cdc';
+  /** See `RunPayload.settings`. */
+  readonly settings?: RunSettings;
   /** Bidirectional first run of the table: record the sync state of every row equal on both sides. */
   readonly recordBaseline?: boolean;
   readonly step?: 'diff' | 'wait';
-  readonly diff?: { sourceRows: number; targetRows: number; missing: number; extra: number; changed: number };
+  readonly diff?: { sourceRows: number; targetRows: number; missing: number; extra: number; changed: number; scanMs?: number };
+  /** Times in a row the load or lag gate held this chunk back (its next wait doubles). */
+  readonly throttled?: number;
 }
 
 /**
@@ -45,58 +54,120 @@ export interface ChunkPayload {
 export async function processChunk(job: Job<ChunkPayload>, token: string | undefined, runtime: Runtime): Promise<ChunkReport> {
   const data = job.data;
   if (data.step !== 'wait') {
-    const context = await runtime.tableContext(data.pipeline, data.table, data.target);
-    const { reconcile } = context.pipeline;
-    const tableKey = tableJobId(data.runId, data.table, data.target);
-    const direct = reconcile.compare !== 'field_by_field' && (await runtime.progress.mostChunksDiffer(data.runId, tableKey));
-    const found = await diffChunk({
-      direct,
-      source: context.source,
-      target: context.target,
-      comparePair: compareShapes(context.pair, reconcile.compare, reconcile.timestampColumn, context.source.connectionName),
-      range: decodeRange(data.range),
-      compare: reconcile.compare,
-    });
-    const diff = {
-      sourceRows: found.stats.sourceRows,
-      targetRows: found.stats.targetRows,
-      missing: found.missing,
-      extra: found.extra,
-      changed: found.changed,
-    };
-    await runtime.progress.recordChunk(data.runId, tableKey, { rowsCompared: diff.sourceRows, differences: found.keys.length }, found.keys.length > 0);
-    if (found.keys.length === 0) return finish(runtime, data, chunkReport(diff, EMPTY_SYNC_RESULT));
-
-    if (data.dryRun) {
-      const sync = await runtime.keySync(context, true, data.writePolicy ?? 'reconcile');
-      let planned = EMPTY_SYNC_RESULT;
-      for (let start = 0; start < found.keys.length; start += reconcile.applyBatchSize) {
-        planned = addSyncResults(planned, await sync(found.keys.slice(start, start + reconcile.applyBatchSize)));
-      }
-      return finish(runtime, data, chunkReport(diff, planned));
+    if (await holdBack(job, token, runtime)) throw new DelayedError();
+    const endTimer = chunkTimer(data);
+    try {
+      const report = await compareStep(job, token, runtime);
+      if (report) return report;
+    } finally {
+      endTimer();
     }
-
-    const synced = await syncInline(runtime, context, found.keys, data);
-    if (synced) return finish(runtime, data, chunkReport(diff, synced));
-
-    const batches = batchKeysByLane(context.pair.source, found.keys, runtime.config.workers.lanes, reconcile.applyBatchSize);
-    for (const batch of batches) {
-      const keys = batch.keys.map(encodeTuple);
-      const payload: ApplyPayload = {
-        runId: data.runId, pipeline: data.pipeline, table: data.table, target: data.target, keys,
-        ...(data.writePolicy ? { writePolicy: data.writePolicy } : {}),
-      };
-      await runtime.queues.apply[batch.lane]!.add(JOB_NAMES.apply, payload, {
-        ...retryOptions(reconcile),
-        jobId: applyJobId(job.id!, batch.lane, keys),
-        parent: { id: job.id!, queue: job.queueQualifiedName },
-      });
-    }
-    await job.updateData({ ...data, step: 'wait', diff });
-    if (await job.moveToWaitingChildren(token ?? '')) throw new WaitingChildrenError();
   }
   const applied = Object.values(await job.getChildrenValues<SyncResult>()).reduce(addSyncResults, EMPTY_SYNC_RESULT);
   return finish(runtime, data, chunkReport(job.data.diff!, applied));
+}
+
+/**
+ * The load and lag gates (src/reconcile/throttle.ts), before the chunk reads anything. Over a limit,
+ * the job goes back to the delayed set (its worker slot is free meanwhile; BullMQ counts no attempt)
+ * for 0.5 s, then 1, 2, up to 5 s while it stays over, and the run's progress says why it waits.
+ * True when the job was moved (the caller then throws `DelayedError`).
+ */
+async function holdBack(job: Job<ChunkPayload>, token: string | undefined, runtime: Runtime): Promise<boolean> {
+  const data = job.data;
+  const pipeline = runtime.pipeline(data.pipeline);
+  const reason = await throttleReason(
+    pipeline.reconcile,
+    {
+      source: runtime.database(pipeline.source),
+      target: runtime.database(data.target),
+      replica: (name) => runtime.database(name),
+      field: `pipelines.${pipeline.name}.reconcile`,
+    },
+    !data.dryRun,
+  );
+  if (reason === undefined) {
+    if (data.throttled) {
+      await runtime.progress.clearWaiting(data.runId);
+      await job.updateData({ ...data, throttled: 0 });
+    }
+    return false;
+  }
+  const throttled = (data.throttled ?? 0) + 1;
+  if (throttled === 1) {
+    runtime.logger.info({ runId: data.runId, table: data.table, target: data.target, chunk: data.index }, 'chunk held back: %s', reason);
+  }
+  await runtime.progress.setWaiting(data.runId, reason);
+  await job.updateData({ ...data, throttled });
+  await job.moveToDelayed(Date.now() + throttleWaitMs(throttled), token);
+  return true;
+}
+
+/**
+ * Step 1: the chunk's report when the chunk is done with (no difference, a dry run, or synced in
+ * this job); undefined when its keys went to the lanes and every child has already finished.
+ * Throws `WaitingChildrenError` while they run.
+ */
+async function compareStep(job: Job<ChunkPayload>, token: string | undefined, runtime: Runtime): Promise<ChunkReport | undefined> {
+  const data = job.data;
+  const context = withRunSettings(await runtime.tableContext(data.pipeline, data.table, data.target), data.settings);
+  const { reconcile } = context.pipeline;
+  const tableKey = tableJobId(data.runId, data.table, data.target);
+  const direct = reconcile.compare !== 'field_by_field' && (await runtime.progress.mostChunksDiffer(data.runId, tableKey));
+  const found = await diffChunk({
+    direct,
+    source: context.source,
+    target: context.target,
+    comparePair: compareShapes(context.pair, reconcile.compare, reconcile.timestampColumn, context.source.connectionName),
+    range: decodeRange(data.range),
+    compare: reconcile.compare,
+  });
+  const diff = {
+    sourceRows: found.stats.sourceRows,
+    targetRows: found.stats.targetRows,
+    missing: found.missing,
+    extra: found.extra,
+    changed: found.changed,
+    scanMs: Math.round(found.stats.scanMs * 10) / 10,
+  };
+  // Adaptive chunk sizes: the table's planner sizes the next chunks by these scans (chunk-sizer.ts).
+  const scan = reconcile.chunkTimeMs > 0 ? { rows: Math.max(diff.sourceRows, diff.targetRows), ms: found.stats.scanMs } : undefined;
+  await runtime.progress.recordChunk(data.runId, tableKey, { rowsCompared: diff.sourceRows, differences: found.keys.length }, found.keys.length > 0, scan);
+  recordChunkCompared(data, diff);
+  if (found.keys.length === 0) return finish(runtime, data, chunkReport(diff, EMPTY_SYNC_RESULT));
+  // `--print-keys`: the differing keys with their kind, for the command to list (a no-op otherwise).
+  await runtime.runKeys.record(data.runId, data.table, data.target, context.pair.source, found.differences);
+
+  if (data.dryRun) {
+    const sync = await runtime.keySync(context, true, data.writePolicy ?? 'reconcile');
+    let planned = EMPTY_SYNC_RESULT;
+    for (let start = 0; start < found.keys.length; start += reconcile.applyBatchSize) {
+      planned = addSyncResults(planned, await sync(found.keys.slice(start, start + reconcile.applyBatchSize)));
+    }
+    return finish(runtime, data, chunkReport(diff, planned));
+  }
+
+  const synced = await syncInline(runtime, context, found.keys, data);
+  if (synced) return finish(runtime, data, chunkReport(diff, synced));
+
+  const batches = batchKeysByLane(context.pair.source, found.keys, runtime.config.workers.lanes, reconcile.applyBatchSize);
+  for (const batch of batches) {
+    const keys = batch.keys.map(encodeTuple);
+    const payload: ApplyPayload = {
+      runId: data.runId, pipeline: data.pipeline, table: data.table, target: data.target, keys,
+      ...(data.writePolicy ? { writePolicy: data.writePolicy } : {}),
+      ...(data.fingerprint ? { fingerprint: data.fingerprint } : {}),
+      ...(data.settings ? { settings: data.settings } : {}),
+    };
+    await runtime.queues.apply[batch.lane]!.add(JOB_NAMES.apply, payload, {
+      ...retryOptions(reconcile),
+      jobId: applyJobId(job.id!, batch.lane, keys),
+      parent: { id: job.id!, queue: job.queueQualifiedName },
+    });
+  }
+  await job.updateData({ ...data, step: 'wait', diff });
+  if (await job.moveToWaitingChildren(token ?? '')) throw new WaitingChildrenError();
+  return undefined;
 }
 
 /**
@@ -108,15 +179,20 @@ async function syncInline(runtime: Runtime, context: TableContext, keys: readonl
   if (keys.length > context.pipeline.reconcile.applyBatchSize) return undefined;
   const lease = await runtime.keyLeases.hold(leaseIdsOf(context.pair.source, keys), INLINE_LEASE_WAIT_MS);
   if (!lease) return undefined;
+  const endTimer = syncBatchTimer(data, 'reconcile');
   try {
-    return await (await runtime.keySync(context, false, data.writePolicy ?? 'reconcile'))(keys);
+    const result = await (await runtime.keySync(context, false, data.writePolicy ?? 'reconcile'))(keys);
+    recordSync({ ...data, source: context.source.connectionName }, 'reconcile', result);
+    return result;
   } catch (error) {
-    runtime.logger.warn(
+    // Not a failure yet: the apply lanes retry these keys, and their jobs' failures are what is reported.
+    runtime.logger.debug(
       { table: data.table, target: data.target, chunk: data.index, err: error instanceof Error ? error.message : String(error) },
       'sync in the chunk job failed: handing its keys to the apply lanes',
     );
     return undefined;
   } finally {
+    endTimer();
     await lease.release();
   }
 }

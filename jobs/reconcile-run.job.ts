@@ -1,18 +1,23 @@
 import { WaitingChildrenError, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/coordination/redis-client.js';
 import type { RunReport, TableReport } from '../src/reconcile/report.js';
 import { SchemaError } from '../src/errors/index.js';
 import { JOB_NAMES, type RowsyncQueues } from './queues.js';
 import { RUN_ID_PATTERN, tableJobId } from './job-ids.js';
 import type { Runtime } from './runtime.js';
 import type { TablePayload } from './reconcile-table.job.js';
+import type { RunSettings } from './run-settings.js';
 import { ConfigError } from '../src/errors/index.js';
+import { pipelineFingerprint } from '../src/config/config-fingerprint.js';
 import type { PipelineConfig } from '../src/config/index.js';
 import { ROWSYNC_TABLE_PREFIX } from '../src/dialect/conflicts-table.js';
+import { checkReplicas } from '../src/reconcile/throttle.js';
 
 export interface RunPayload {
   readonly runId: string;
   readonly pipeline: string;
+  /** The enqueuing config's `pipelineFingerprint`: a worker with another config leaves the job alone. */
+  readonly fingerprint?: string;
   /** Tables to reconcile; omitted: the pipeline's `tables`, or every source table with a primary key. */
   readonly tables?: readonly string[];
   readonly dryRun: boolean;
@@ -22,6 +27,8 @@ export interface RunPayload {
    * deleted at the target whatever `reconcile.deleteExtra` says, as the stream would have deleted them.
    */
   readonly writePolicy?: 'cdc';
+  /** The run's own reconcile settings over the pipeline's (see run-settings.ts). */
+  readonly settings?: RunSettings;
   /** When the run was enqueued (ms since epoch): `durationMs` counts from here. */
   readonly requestedAt: number;
   readonly step?: 'plan' | 'wait';
@@ -40,7 +47,7 @@ const ENQUEUED_MARKER_SECONDS = 30 * 24 * 3600;
  * and the add is made good by the next one.
  */
 export async function enqueueRun(
-  { queues, redis }: { readonly queues: RowsyncQueues; readonly redis: Redis },
+  { queues, redis }: { readonly queues: RowsyncQueues; readonly redis: RedisClient },
   payload: Omit<RunPayload, 'step' | 'planned'>,
 ): Promise<boolean> {
   if (!RUN_ID_PATTERN.test(payload.runId)) {
@@ -48,7 +55,8 @@ export async function enqueueRun(
   }
   const marker = `${queues.config.redis.prefix}:run-enqueued:${payload.runId}`;
   const first = (await redis.set(marker, String(payload.requestedAt), 'EX', ENQUEUED_MARKER_SECONDS, 'NX')) === 'OK';
-  await queues.run.add(JOB_NAMES.run, payload, {
+  const fingerprint = payload.fingerprint ?? pipelineFingerprint(queues.config, payload.pipeline);
+  await queues.run.add(JOB_NAMES.run, { ...payload, ...(fingerprint ? { fingerprint } : {}) }, {
     jobId: payload.runId,
     attempts: 3,
     backoff: { type: 'exponential', delay: 1000 },
@@ -66,6 +74,9 @@ export async function processRun(job: Job<RunPayload>, token: string | undefined
   const data = job.data;
   if (data.step !== 'wait') {
     const pipeline = runtime.pipeline(data.pipeline);
+    // A watched connection that is no replica would hold every writing chunk forever: fail the run
+    // before any write (a dry run too, so that a monitoring run reports the mistake).
+    await checkReplicas(pipeline.reconcile, { replica: (name) => runtime.database(name), field: `pipelines.${pipeline.name}.reconcile` });
     const tables = data.tables ?? (await pipelineTables(runtime, pipeline));
     const planned = tables.flatMap((table) => pipeline.targets.map((target) => ({ table, target })));
     await runtime.queues.table.addBulk(
@@ -73,6 +84,8 @@ export async function processRun(job: Job<RunPayload>, token: string | undefined
         name: JOB_NAMES.table,
         data: {
           runId: data.runId, pipeline: data.pipeline, table, target, dryRun: data.dryRun, ...(data.writePolicy ? { writePolicy: data.writePolicy } : {}),
+          ...(data.fingerprint ? { fingerprint: data.fingerprint } : {}),
+          ...(data.settings ? { settings: data.settings } : {}),
         } satisfies TablePayload,
         opts: {
           jobId: tableJobId(data.runId, table, target),
@@ -94,7 +107,7 @@ export async function processRun(job: Job<RunPayload>, token: string | undefined
   return {
     runId: data.runId,
     pipeline: data.pipeline,
-    status: 'completed',
+    status: reports.some((report) => report.errors.length > 0) ? 'completed_with_errors' : 'completed',
     dryRun: data.dryRun,
     durationMs: Date.now() - data.requestedAt,
     tables: reports,

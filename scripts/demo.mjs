@@ -283,6 +283,27 @@ function run(command, args, options = {}) {
   return result.status ?? 1;
 }
 
+/**
+ * scripts/services.sh reuses its running servers where they run: without ROWSYNC_*_PORT that can be
+ * another port than the default. The ports `services.sh env` reports feed the example config's
+ * ${ROWSYNC_*_PORT} (servers named by ROWSYNC_TEST_*_URL, or ports set by the caller, stay as they are).
+ */
+function adoptServicePorts() {
+  const result = spawnSync('bash', ['scripts/services.sh', 'env'], { cwd: ROOT, encoding: 'utf8' });
+  if (result.status !== 0) throw new DemoError(`bash scripts/services.sh env failed: ${result.stderr}`);
+  const portVariables = {
+    ROWSYNC_TEST_REDIS_URL: 'ROWSYNC_REDIS_PORT',
+    ROWSYNC_TEST_MYSQL_URL: 'ROWSYNC_MYSQL_PORT',
+    ROWSYNC_TEST_POSTGRES_URL: 'ROWSYNC_PG_PORT',
+  };
+  for (const line of result.stdout.split('\n')) {
+    const match = /^export (\w+)=(.*)$/.exec(line.trim());
+    const portVariable = match && portVariables[match[1]];
+    if (!portVariable || process.env[match[1]] || process.env[portVariable]) continue;
+    process.env[portVariable] = new URL(match[2]).port;
+  }
+}
+
 function newestMtime(dir) {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -609,6 +630,7 @@ async function main() {
   say();
   say(bold('1. Servers') + ' (scripts/services.sh: own ports and data directories under .services/)');
   if (run('bash', ['scripts/services.sh', 'start']) !== 0) throw new DemoError('bash scripts/services.sh start failed');
+  adoptServicePorts();
   ensureBuilt();
 
   const configFile = await chooseConfig();

@@ -15,11 +15,16 @@ fi
 eval "$(bash scripts/services.sh env)"
 export ROWSYNC_SKIP_SERVICES=1   # global-setup need not start them again
 
+# System tools some suites drive (headless Chromium, promtool): installed when missing and we are root,
+# otherwise named with the command to install them (those suites then fail saying so under CI).
+bash scripts/install-test-tools.sh
+
 REPORT="$(mktemp "${TMPDIR:-/tmp}/rowsync-vitest-XXXXXX.json")"
 trap 'rm -f "$REPORT"' EXIT
 
 # vitest strips types without checking them: the type check of src/ and test/ counts as one test.
-if npx tsc -p tsconfig.test.json; then TYPECHECK=passed; else TYPECHECK=failed; echo "type check failed (see above)" >&2; fi
+# dist/ first: test/types checks the package's own .d.ts files as a user of `rowsync` sees them.
+if npx tsc -p tsconfig.json && npx tsc -p tsconfig.test.json; then TYPECHECK=passed; else TYPECHECK=failed; echo "type check failed (see above)" >&2; fi
 
 npx vitest run --reporter=default --reporter=json --outputFile.json="$REPORT" "$@" </dev/null
 VITEST_RC=$?

@@ -6,7 +6,8 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ConfigError } from '../src/errors/index.js';
-import type { RowsyncQueues } from '../jobs/queues.js';
+import type { Runtime } from '../jobs/runtime.js';
+import { OVERVIEW_PATH, overviewRouter } from './overview/overview-routes.js';
 
 export const BOARD_USER_ENV = 'ROWSYNC_BOARD_USER';
 export const BOARD_PASSWORD_ENV = 'ROWSYNC_BOARD_PASSWORD';
@@ -20,16 +21,20 @@ export interface BoardOptions {
 
 export interface RunningBoard {
   readonly url: string;
+  /** The overview page (same server, same auth). */
+  readonly overviewUrl: string;
   close(): Promise<void>;
 }
 
 /**
  * Bull Board at `/` (its API under `/api/`) over every rowsync queue, with retries enabled: a failed
  * chunk or apply job retried there (`PUT /api/queues/<queue>/retry/failed`, or the job's own retry)
- * completes its run. Basic auth when user and password are set; without them the board refuses to
+ * completes its run. Beside it, the overview page at `/overview` (data at `/overview.json`):
+ * pipelines, runs, CDC lag, dead letters and conflicts, linking to the queues in Bull Board.
+ * Basic auth on every path when user and password are set; without them the board refuses to
  * listen anywhere but loopback, since it can retry, promote and delete jobs.
  */
-export async function startBoard(queues: RowsyncQueues, options: BoardOptions): Promise<RunningBoard> {
+export async function startBoard(runtime: Runtime, options: BoardOptions): Promise<RunningBoard> {
   const withAuth = Boolean(options.user && options.password);
   if (Boolean(options.user) !== Boolean(options.password)) {
     throw new ConfigError(`${BOARD_USER_ENV} and ${BOARD_PASSWORD_ENV} must be set together`, { subject: BOARD_USER_ENV });
@@ -43,13 +48,15 @@ export async function startBoard(queues: RowsyncQueues, options: BoardOptions): 
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath('');
   createBullBoard({
-    queues: queues.all().map((queue) => new BullMQAdapter(queue, { allowRetries: true, readOnlyMode: false })),
+    queues: runtime.queues.all().map((queue) => new BullMQAdapter(queue, { allowRetries: true, readOnlyMode: false })),
     serverAdapter,
-    options: { uiConfig: { boardTitle: 'rowsync' } },
+    options: { uiConfig: { boardTitle: 'rowsync', miscLinks: [{ text: 'rowsync overview', url: OVERVIEW_PATH }] } },
   });
   const app = express();
   app.disable('x-powered-by');
+  // First: the overview and Bull Board share it.
   if (withAuth) app.use(basicAuth(options.user!, options.password!));
+  app.use('/', overviewRouter(runtime));
   app.use('/', serverAdapter.getRouter() as express.Router);
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -61,6 +68,7 @@ export async function startBoard(queues: RowsyncQueues, options: BoardOptions): 
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   return {
     url: `http://${host}:${port}/`,
+    overviewUrl: `http://${host}:${port}${OVERVIEW_PATH}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

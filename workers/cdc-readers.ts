@@ -1,16 +1,19 @@
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import { pipelineFingerprint } from '../src/config/config-fingerprint.js';
+import type { RedisClient } from '../src/coordination/redis-client.js';
 import { cdcBatchPayload, cdcJobId, cdcJobOptions, takeCompletions } from '../jobs/cdc-batch.job.js';
+import { LagSampler } from '../jobs/cdc-lag-history.js';
 import { newRunId } from '../jobs/job-ids.js';
 import { JOB_NAMES } from '../jobs/queues.js';
 import { enqueueRun, pipelineTables } from '../jobs/reconcile-run.job.js';
 import type { Runtime } from '../jobs/runtime.js';
 import { CdcReader, type CdcReaderPorts, type ReaderStatus } from '../src/cdc/cdc-reader.js';
-import type { CdcMode, PipelineConfig } from '../src/config/index.js';
+import { sourceTableOf, targetTableOf, type CdcMode, type PipelineConfig } from '../src/config/index.js';
 import { LeaderLock } from '../src/coordination/leader-lock.js';
 import type { ChangeSource } from '../src/dialect/change-source.js';
 import { createChangeSource } from '../src/dialect/create-change-source.js';
 import { ConfigError, PositionLostError } from '../src/errors/index.js';
+import { recordCdcBatchQueued, recordCdcReconcile } from '../src/metrics/instruments.js';
 
 /** Redis hash of the readers' published status, one field per pipeline (read by `rowsync status`). */
 export const cdcStatusKey = (prefix: string) => `${prefix}:cdc-status`;
@@ -72,7 +75,8 @@ export async function changeSourceOf(runtime: Runtime, of: CdcStream | PipelineC
     connectionName: stream.from,
     url: runtime.config.connections[stream.from]!.url,
     database: runtime.database(stream.from),
-    tables: await pipelineTables(runtime, pipeline),
+    // Side B's stream reads the tables under their target-side names (table entries' targetName).
+    tables: (await pipelineTables(runtime, pipeline)).map((table) => (stream.from === pipeline.source ? table : targetTableOf(pipeline, table))),
     serverId: stream.serverId,
     heartbeatMs: cdc.heartbeatMs,
     pollIntervalMs: cdc.pollIntervalMs,
@@ -84,7 +88,10 @@ export async function changeSourceOf(runtime: Runtime, of: CdcStream | PipelineC
  * Every reader's source is preflighted first, so a missing server setting fails the command at once,
  * naming the setting, instead of retrying in the background.
  */
-export async function startCdcReaders(runtime: Runtime, options: { pipeline?: string } = {}): Promise<RunningReaders> {
+export async function startCdcReaders(
+  runtime: Runtime,
+  options: { pipeline?: string; onStatus?: (status: ReaderStatus) => void } = {},
+): Promise<RunningReaders> {
   const readers: CdcReader[] = [];
   for (const pipeline of cdcPipelines(runtime, options.pipeline)) {
     for (const stream of cdcStreams(pipeline)) {
@@ -93,7 +100,7 @@ export async function startCdcReaders(runtime: Runtime, options: { pipeline?: st
       await source.preflight().catch((error: unknown) => {
         if (!(error instanceof PositionLostError)) throw error;
       });
-      readers.push(new CdcReader(readerPorts(runtime, stream, source), readerOptions(stream), runtime.logger.child({ pipeline: pipeline.name, stream: stream.from })));
+      readers.push(new CdcReader(readerPorts(runtime, stream, source, options.onStatus), readerOptions(stream), runtime.logger.child({ pipeline: pipeline.name, stream: stream.from })));
     }
   }
   for (const reader of readers) reader.start();
@@ -117,20 +124,24 @@ function readerOptions(stream: CdcStream) {
   };
 }
 
-function readerPorts(runtime: Runtime, stream: CdcStream, source: ChangeSource): CdcReaderPorts {
+/** `onStatus`: this process's own readers' reports as they publish them (the library's events). */
+function readerPorts(runtime: Runtime, stream: CdcStream, source: ChangeSource, onStatus?: (status: ReaderStatus) => void): CdcReaderPorts {
   const { redis, queues, config } = runtime;
   const { pipeline } = stream;
   const prefix = config.redis.prefix;
   const cdc = pipeline.cdc!;
   const where = `${hostname()}:${process.pid}`;
+  const lagSampler = new LagSampler(redis, prefix);
+  const fingerprint = pipelineFingerprint(config, pipeline.name);
   return {
     source,
     targets: stream.targets,
     readCheckpoint: (target) => runtime.database(target).readCheckpoint(pipeline.name, stream.from),
     writeCheckpoint: (target, position) => runtime.database(target).writeCheckpoint(pipeline.name, stream.from, position),
     async enqueue(part) {
-      const payload = cdcBatchPayload(pipeline.name, stream.from, part);
+      const payload = { ...cdcBatchPayload(pipeline.name, stream.from, part), fingerprint };
       await queues.cdc.add(JOB_NAMES.cdc, payload, cdcJobOptions(cdc, payload));
+      recordCdcBatchQueued({ pipeline: pipeline.name, target: part.target }, [...part.keys.values()].reduce((sum, keys) => sum + keys.length, 0));
     },
     takeCompletions: (epoch) => takeCompletions(redis, prefix, pipeline.name, epoch),
     async partExists(target, epoch, seq) {
@@ -139,6 +150,7 @@ function readerPorts(runtime: Runtime, stream: CdcStream, source: ChangeSource):
     },
     async enqueueReconcile(tables, reason) {
       const runId = `${newRunId(pipeline.name)}.cdc-${reason}`;
+      recordCdcReconcile(pipeline.name, reason);
       await enqueueRun(runtime, {
         runId,
         pipeline: pipeline.name,
@@ -147,7 +159,7 @@ function readerPorts(runtime: Runtime, stream: CdcStream, source: ChangeSource):
         // TRUNCATE, a schema change or a lost position, rows the source deleted go at the target too.
         ...(reason === 'initial' ? {} : { writePolicy: 'cdc' as const }),
         requestedAt: Date.now(),
-        ...(tables === 'all' ? {} : { tables }),
+        ...(tables === 'all' ? {} : { tables: stream.from === pipeline.source ? tables : tables.map((table) => sourceTableOf(pipeline, table)) }),
       });
       return runId;
     },
@@ -158,17 +170,22 @@ function readerPorts(runtime: Runtime, stream: CdcStream, source: ChangeSource):
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
     },
-    publishStatus: (status) => publishStatus(redis, prefix, { ...status, source: stream.from, reader: where } as ReaderStatus),
+    async publishStatus(status) {
+      await publishStatus(redis, prefix, { ...status, source: stream.from, reader: where } as ReaderStatus);
+      onStatus?.({ ...status, source: stream.from });
+      // The board's lag chart: one sample every few seconds, kept for an hour.
+      await lagSampler.offer(status);
+    },
     lock: new LeaderLock(redis, cdcLeaderKey(prefix, stream.name)),
   };
 }
 
-async function publishStatus(redis: Redis, prefix: string, status: ReaderStatus): Promise<void> {
+async function publishStatus(redis: RedisClient, prefix: string, status: ReaderStatus): Promise<void> {
   await redis.hset(cdcStatusKey(prefix), status.stream, JSON.stringify(status));
 }
 
 /** Every reader's last published status (`rowsync status`). */
-export async function readCdcStatus(redis: Redis, prefix: string): Promise<(ReaderStatus & { reader?: string })[]> {
+export async function readCdcStatus(redis: RedisClient, prefix: string): Promise<(ReaderStatus & { reader?: string })[]> {
   const fields = await redis.hgetall(cdcStatusKey(prefix));
   return Object.values(fields).map((text) => JSON.parse(text) as ReaderStatus & { reader?: string });
 }

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, RowsyncError } from '../errors/index.js';
 import { redactSecrets } from '../logging/logger.js';
+import { EXIT } from './exit-codes.js';
 
-/** Exit codes: 0 done, 1 the run (or a job of it) failed, 2 usage or configuration error. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+export { EXIT } from './exit-codes.js';
 
 function count(name: string) {
   return (value: string): number => {
@@ -18,12 +18,40 @@ function count(name: string) {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
+/** `--metrics-port`: a port, 0 for any free one, or `off`. */
+function metricsPort(value: string): number | 'off' {
+  if (value === 'off') return 'off';
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) {
+    throw new InvalidArgumentError(`--metrics-port: expected a port (0-65535, 0: any free port) or 'off', got '${value}'`);
+  }
+  return parsed;
+}
+
+/** The version in package.json (two levels up from src/cli in the sources and in dist/). */
+function packageVersion(): string {
+  for (const relative of ['../../package.json', '../../../package.json']) {
+    try {
+      const manifest = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (manifest.name === 'rowsync' && manifest.version) return manifest.version;
+    } catch {
+      // not at this level
+    }
+  }
+  return 'unknown';
+}
+
 export function buildProgram(): Command {
   const program = new Command('rowsync')
     .description('Keeps tables equal between MySQL/MariaDB and PostgreSQL: chunked checksum reconciliation and change-data-capture on BullMQ.')
+    .version(packageVersion(), '-V, --version', 'print the version of rowsync')
     .showHelpAfterError()
     .exitOverride();
   const configOption = () => new Option('-c, --config <file>', 'config file (JSON or YAML); default: $ROWSYNC_CONFIG');
+  const metricsPortOption = () =>
+    new Option('--metrics-port <port>', 'serve /metrics and /healthz on this port (0: any free port, off: not at all); default: metrics.port (9464)').argParser(
+      metricsPort,
+    );
 
   program
     .command('reconcile')
@@ -32,10 +60,13 @@ export function buildProgram(): Command {
     .requiredOption('-p, --pipeline <name>', 'pipeline to reconcile')
     .option('-t, --table <name>', 'only this table (repeatable)', collect)
     .option('--dry-run', 'report exactly what would be written, write nothing')
+    .option('--fail-on-diff', 'exit 3 when the run found differences (monitoring: usually with --dry-run)')
     .option('--json', 'print the report as one JSON object on stdout')
     .option('-w, --workers <n>', 'in-process chunk workers (0: leave the work to `rowsync worker` processes); default: workers.concurrency.chunk', count('--workers'))
     .option('--no-wait', 'enqueue and exit at once (prints the run id)')
     .option('--run-id <id>', 'use this run id (enqueuing an existing id again is a no-op)')
+    .option('--print-keys <file>', 'list the differing keys with their kind (missing, extra, changed) as JSON lines in FILE (- : stdout, not with --json)')
+    .option('--print-limit <n>', 'most keys --print-keys lists; default 10000', count('--print-limit'))
     .action(run(async () => (await import('./commands/reconcile.js')).reconcileCommand));
 
   program
@@ -43,12 +74,14 @@ export function buildProgram(): Command {
     .description('process rowsync jobs until SIGTERM (active jobs finish first)')
     .addOption(configOption())
     .option('--concurrency <n>', 'chunk jobs at once in this process; default: workers.concurrency.chunk', count('--concurrency'))
+    .addOption(metricsPortOption())
     .action(run(async () => (await import('./commands/worker.js')).workerCommand));
 
   program
     .command('scheduler')
     .description("enqueue each pipeline's reconcile.schedule (any number of schedulers start a tick once)")
     .addOption(configOption())
+    .addOption(metricsPortOption())
     .action(run(async () => (await import('./commands/scheduler.js')).schedulerCommand));
 
   program
@@ -57,6 +90,7 @@ export function buildProgram(): Command {
     .addOption(configOption())
     .option('--host <host>', 'listen address; non-loopback requires basic auth; default: board.host (127.0.0.1)')
     .option('--port <port>', 'listen port; default: board.port (3000)', count('--port'))
+    .addOption(metricsPortOption())
     .action(run(async () => (await import('./commands/board.js')).boardCommand));
 
   program
@@ -83,6 +117,7 @@ export function buildProgram(): Command {
     .addOption(configOption())
     .option('-p, --pipeline <name>', 'only this pipeline')
     .option('-w, --workers <n>', 'also apply batches in this process with N concurrent jobs (default 0: rowsync worker processes do)', count('--workers'))
+    .addOption(metricsPortOption())
     .action(run(async () => (await import('./commands/cdc.js')).cdcRunCommand));
   cdc
     .command('setup')
@@ -135,7 +170,33 @@ export function buildProgram(): Command {
     .command('start')
     .description('scheduler + workers + CDC readers + board in one process, for a single machine')
     .addOption(configOption())
+    .addOption(metricsPortOption())
     .action(run(async () => (await import('./commands/start.js')).startCommand));
+
+  const concurrency = program
+    .command('concurrency')
+    .description('jobs at once per worker process, per job kind (table, chunk, apply, cdc): show, or change cluster-wide at run time');
+  concurrency
+    .command('show')
+    .description("per kind: the config's value, the cluster-wide override, the value in force")
+    .addOption(configOption())
+    .option('--json', 'print one JSON object')
+    .action(run(async () => (await import('./commands/concurrency.js')).concurrencyShowCommand));
+  concurrency
+    .command('set')
+    .description('override a kind for every worker process; running workers apply it within seconds, no restart')
+    .argument('<kind>', 'table, chunk, apply or cdc')
+    .argument('<n>', 'jobs at once per worker process (1-256)')
+    .addOption(configOption())
+    .action((kind: string, n: string, options: object) =>
+      run(async () => (await import('./commands/concurrency.js')).concurrencySetCommand)({ ...options, kind, n }));
+  concurrency
+    .command('reset')
+    .description("drop the override of a kind (or of every kind): workers go back to the config's value")
+    .argument('[kind]', 'table, chunk, apply or cdc (default: all)')
+    .addOption(configOption())
+    .action((kind: string | undefined, options: object) =>
+      run(async () => (await import('./commands/concurrency.js')).concurrencyResetCommand)({ ...options, ...(kind ? { kind } : {}) }));
 
   return program;
 }

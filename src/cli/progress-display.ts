@@ -3,11 +3,14 @@ import type { RunProgressCounts } from '../../jobs/run-progress.js';
 
 /**
  * Progress of a run on stderr: a live bar on a terminal, a line every 10 s otherwise (logs, CI).
- * Shows tables, chunks, rows compared, differences and an ETA from the chunk rate.
+ * Shows tables, chunks, rows compared, differences and an ETA from the chunk rate, and why the run
+ * waits while the load or lag gates hold its chunks back (a line at once when that starts or ends).
  */
 export class ProgressDisplay {
   private bar: SingleBar | undefined;
-  private lastLine = 0;
+  /** The first line comes 10 s after the start, like every next one. */
+  private lastLine = Date.now();
+  private lastWaiting: string | undefined;
   private readonly startedAt = Date.now();
 
   constructor(private readonly enabled: boolean) {}
@@ -21,13 +24,14 @@ export class ProgressDisplay {
       rows: counts.rowsCompared.toLocaleString('en-US'),
       differences: counts.differences.toLocaleString('en-US'),
       remaining: eta === undefined ? '-' : `${eta}s`,
+      waiting: counts.waiting === undefined ? '' : ` | waiting: ${counts.waiting}`,
     };
     if (process.stderr.isTTY) {
       if (!this.bar) {
         this.bar = new SingleBar(
           {
             stream: process.stderr,
-            format: 'reconcile [{bar}] chunks {value}/{total} | tables {tables} | rows {rows} | differences {differences} | ETA {remaining}',
+            format: 'reconcile [{bar}] chunks {value}/{total} | tables {tables} | rows {rows} | differences {differences} | ETA {remaining}{waiting}',
             hideCursor: true,
             etaBuffer: 50,
           },
@@ -39,12 +43,16 @@ export class ProgressDisplay {
       return;
     }
     const now = Date.now();
-    // Nothing to say before the first chunk is planned; then a line every 10 s.
-    if (counts.chunksPlanned === 0 || now - this.lastLine < 10_000) return;
+    const waitingChanged = counts.waiting !== this.lastWaiting;
+    this.lastWaiting = counts.waiting;
+    // A line every 10 s from the start (also while nothing is planned yet), or when waiting starts or ends.
+    if (!waitingChanged && now - this.lastLine < 10_000) return;
     this.lastLine = now;
+    const planning = counts.chunksPlanned === 0 ? 'no chunk planned yet, ' : '';
     process.stderr.write(
-      `reconcile: chunks ${counts.chunksDone}/${counts.chunksPlanned}, tables ${payload.tables}, rows ${payload.rows}, ` +
-        `differences ${payload.differences}${eta === undefined ? '' : `, ETA ${eta}s`}\n`,
+      `reconcile: ${planning}chunks ${counts.chunksDone}/${counts.chunksPlanned}, tables ${payload.tables}, rows ${payload.rows}, ` +
+        `differences ${payload.differences}${eta === undefined ? '' : `, ETA ${eta}s`}` +
+        `${counts.waiting === undefined ? '' : `, waiting: ${counts.waiting}`}\n`,
     );
   }
 

@@ -63,8 +63,34 @@ const reconcileSchema = z.strictObject({
   schedule: z.string().min(1).optional(),
   /** IANA time zone of `schedule`. @defaultValue the process's time zone */
   timezone: z.string().min(1).optional(),
-  /** Rows per chunk job (keyset pagination on the source). @defaultValue 10000 */
-  chunkSize: positiveInt(1_000_000).default(10_000),
+  /**
+   * Rows per chunk job (keyset pagination on the source). With `chunkTimeMs` on, the size of the
+   * first chunks, adapted from there. Setting it without `chunkTimeMs` fixes the size (adaptation off).
+   * @defaultValue 10000
+   */
+  chunkSize: positiveInt(1_000_000).optional(),
+  /**
+   * Adaptive chunks: sizes follow the measured checksum time so that a chunk's scan takes about this
+   * long (ms), between 1,000 and 100,000 rows (or chunkSize when it lies outside). 0: fixed chunkSize.
+   * @defaultValue 500, or 0 when chunkSize is set
+   */
+  chunkTimeMs: z.number().int().min(0).max(600_000).optional(),
+  /**
+   * Before each chunk, the load of the source and the target (MySQL/MariaDB `Threads_running`,
+   * PostgreSQL active backends) is read; above this, the chunk waits. false: never.
+   * @defaultValue 25
+   */
+  maxLoad: z.union([positiveInt(1_000_000), z.literal(false)], { error: 'expected a whole number >= 1 or false' }).default(25),
+  /**
+   * Chunks that write wait while one of these replica connections lags more than `seconds`.
+   * Unset: replicas are not watched.
+   */
+  maxReplicaLag: z
+    .strictObject({
+      seconds: z.number().min(0).max(86_400),
+      replicas: z.array(z.string().min(1)).min(1),
+    })
+    .optional(),
   /** How rows are compared. @defaultValue 'checksum' */
   compare: z.enum(COMPARE_MODES).default('checksum'),
   /** Column compared when `compare` is 'timestamp'. @defaultValue 'updated_at' */
@@ -102,6 +128,28 @@ const cdcSchema = z.strictObject({
   initialReconcile: z.boolean().default(true),
 });
 
+/** A table entry as an object: the table's shape on the targets, and which rows and columns count. */
+const tableEntrySchema = z.strictObject({
+  /** The table on the source. */
+  name: z.string().min(1),
+  /** Its name on the targets. @defaultValue name */
+  targetName: z.string().min(1).optional(),
+  /**
+   * The schema (PostgreSQL) or database (MySQL/MariaDB) holding it on the targets.
+   * @defaultValue the target connection's own
+   */
+  targetSchema: z.string().min(1).optional(),
+  /**
+   * Only rows for which this SQL condition is true are compared and written, on both sides (trusted:
+   * pasted into every read, in parentheses). @defaultValue every row
+   */
+  where: z.string().min(1).optional(),
+  /** The condition on the targets, when it must be written differently there (another engine). @defaultValue where */
+  targetWhere: z.string().min(1).optional(),
+  /** Columns neither compared nor written (not key columns; a target-only column may be named). */
+  excludeColumns: z.array(z.string().min(1)).optional(),
+});
+
 const pipelineSchema = z.strictObject({
   name: z
     .string()
@@ -113,8 +161,14 @@ const pipelineSchema = z.strictObject({
    * and its one target (side B) both take writes; changes flow both ways. @defaultValue 'one-way'
    */
   mode: z.enum(PIPELINE_MODES).default('one-way'),
-  /** Tables to keep equal; omitted: every table of the source that has a primary key. */
-  tables: z.array(z.string().min(1)).min(1).optional(),
+  /**
+   * Tables to keep equal, each a source table name or an entry object (`tableEntrySchema`); omitted:
+   * every table of the source that has a primary key.
+   */
+  tables: z
+    .array(z.union([z.string().min(1), tableEntrySchema], { error: 'expected a table name or an object with "name"' }))
+    .min(1)
+    .optional(),
   ...writePolicyShape,
   reconcile: reconcileSchema.default(() => reconcileSchema.parse({})),
   cdc: cdcSchema.optional(),
@@ -149,6 +203,12 @@ const workersSchema = z.strictObject({
   lockDurationMs: z.number().int().min(1000).max(600_000).default(5000),
   /** @defaultValue 2000 */
   stalledIntervalMs: z.number().int().min(500).max(600_000).default(2000),
+  /**
+   * On SIGTERM a process stops taking jobs and lets its active ones finish for at most this long;
+   * what is still running then is handed back to the queue for another worker (ms). The default
+   * leaves a margin inside Kubernetes' 30 s grace period. @defaultValue 25000
+   */
+  shutdownTimeoutMs: z.number().int().min(0).max(3_600_000).default(25_000),
 });
 
 const boardSchema = z.strictObject({
@@ -158,25 +218,57 @@ const boardSchema = z.strictObject({
   port: z.number().int().min(1).max(65535).default(3000),
 });
 
+/** Port of the metrics server when neither `metrics.port` nor `--metrics-port` names one (OpenTelemetry's Prometheus exporter port). */
+export const DEFAULT_METRICS_PORT = 9464;
+
+/**
+ * `GET /metrics` (Prometheus) and `GET /healthz` of every long-running process (worker, scheduler,
+ * cdc, start, board). One process per host may use the default port; give the others their own
+ * (`--metrics-port`), or 0 for any free one.
+ */
+const metricsSchema = z.strictObject({
+  /** Serve them at all (`--metrics-port off` also turns them off). @defaultValue true */
+  enabled: z.boolean().default(true),
+  /**
+   * Listen address. Loopback by default, like the board: neither endpoint has authentication, and
+   * a scraper on another host needs `0.0.0.0` (or the host's address) set on purpose.
+   * @defaultValue '127.0.0.1'
+   */
+  host: z.string().min(1).default('127.0.0.1'),
+  /**
+   * Listen port; 0: any free port (logged). A port set here (or by flag or ROWSYNC_METRICS_PORT)
+   * that is taken fails the command; the default one taken only logs a warning. @defaultValue 9464
+   */
+  port: z.number().int().min(0).max(65535).optional(),
+});
+
 export const configSchema = z.strictObject({
   redis: z
     .strictObject({
-      /** @defaultValue 'redis://127.0.0.1:6379' */
+      /** One Redis server (not used when `cluster` is set). @defaultValue 'redis://127.0.0.1:6379' */
       url: z.string().min(1).default('redis://127.0.0.1:6379'),
-      /** Key prefix of every queue, lock and semaphore. @defaultValue 'rowsync' */
+      /**
+       * Key prefix of every queue, lock and semaphore. May hold one hash tag (`{rowsync}`), which a
+       * cluster requires (see redis-settings.ts). @defaultValue 'rowsync' ('{rowsync}' with `cluster`)
+       */
       prefix: z
         .string()
-        .regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, _ . -')
+        .regex(/^[A-Za-z0-9_.-]*(\{[A-Za-z0-9_.-]+\}[A-Za-z0-9_.-]*)?$/, 'expected letters, digits, _ . - and at most one {hash tag}')
+        .min(1)
         .default('rowsync'),
+      /** Redis Cluster: startup nodes (`redis://host:port`; a few masters suffice), instead of `url`. */
+      cluster: z.array(z.string().min(1)).min(1).optional(),
     })
     .default({ url: 'redis://127.0.0.1:6379', prefix: 'rowsync' }),
   connections: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, _ . -'), connectionSchema),
   pipelines: z.array(pipelineSchema).min(1),
   workers: workersSchema.default(() => workersSchema.parse({})),
   board: boardSchema.default({ host: '127.0.0.1', port: 3000 }),
+  metrics: metricsSchema.default({ enabled: true, host: '127.0.0.1' }),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
+export type TableEntryInput = z.output<typeof tableEntrySchema>;
 type ParsedConfig = z.output<typeof configSchema>;
 
 export interface ConnectionConfig {
@@ -196,7 +288,23 @@ export interface WritePolicyConfig {
 }
 type ParsedPipeline = ParsedConfig['pipelines'][number];
 /** Reconcile settings with the write policy resolved (reconcile override, else the pipeline's). */
-export type ReconcileConfig = Readonly<Omit<ParsedPipeline['reconcile'], keyof WritePolicyConfig>> & WritePolicyConfig;
+export type ReconcileConfig = Readonly<Omit<ParsedPipeline['reconcile'], keyof WritePolicyConfig | 'chunkSize' | 'chunkTimeMs'>> &
+  WritePolicyConfig & {
+    readonly chunkSize: number;
+    /** 0: fixed `chunkSize`. */
+    readonly chunkTimeMs: number;
+  };
+
+/** A table entry with its defaults filled (plain names get one too): what differs on the targets. */
+export interface TableOptions {
+  /** The table on the source (the name jobs, reports and conflicts use). */
+  readonly name: string;
+  readonly targetName: string;
+  readonly targetSchema: string | undefined;
+  readonly where: string | undefined;
+  readonly targetWhere: string | undefined;
+  readonly excludeColumns: readonly string[];
+}
 export type CdcConfig = Readonly<Omit<NonNullable<ParsedPipeline['cdc']>, 'mode' | 'serverId'>> & {
   /** The mode of the source (side A). */
   readonly mode: CdcMode;
@@ -205,7 +313,11 @@ export type CdcConfig = Readonly<Omit<NonNullable<ParsedPipeline['cdc']>, 'mode'
   readonly modeB: CdcMode;
   readonly serverIdB: number;
 };
-export type PipelineConfig = Readonly<Omit<ParsedPipeline, 'reconcile' | 'cdc' | keyof WritePolicyConfig>> & {
+export type PipelineConfig = Readonly<Omit<ParsedPipeline, 'reconcile' | 'cdc' | 'tables' | keyof WritePolicyConfig>> & {
+  /** Source table names of the `tables` entries, in their order; undefined: every table with a primary key. */
+  readonly tables: readonly string[] | undefined;
+  /** The object entries of `tables`, by source table name (tables named by a plain string have none). */
+  readonly tableOptions: Readonly<Record<string, TableOptions>>;
   /** The pipeline-level write policy (CDC and bidirectional sync use it as is). */
   readonly write: WritePolicyConfig;
   readonly reconcile: ReconcileConfig;
@@ -221,4 +333,6 @@ export interface Config {
   readonly pipelines: readonly PipelineConfig[];
   readonly workers: WorkersConfig;
   readonly board: Readonly<ParsedConfig['board']>;
+  /** `port` undefined: `DEFAULT_METRICS_PORT`, and a taken port is not fatal (see `metricsSchema`). */
+  readonly metrics: Readonly<ParsedConfig['metrics']>;
 }

@@ -1,2 +1,2 @@
 export * from './config-schema.js';
-export { loadConfigFile, parseConfig, findPipeline, CONFIG_ENV } from './load-config.js';
+export { loadConfigFile, readConfigInput, parseConfig, findPipeline, sourceTableOf, targetTableOf, CONFIG_ENV } from './load-config.js';

@@ -7,8 +7,9 @@ import { ConfigError } from '../errors/index.js';
 import { createHash } from 'node:crypto';
 import {
   BIDIRECTIONAL_POLICIES, configSchema, WRITE_POLICY_DEFAULTS, type CdcConfig, type CdcMode, type Config, type ConnectionConfig, type PipelineConfig,
-  type WritePolicyConfig,
+  type TableEntryInput, type TableOptions, type WritePolicyConfig,
 } from './config-schema.js';
+import { completeRedisSettings } from './redis-settings.js';
 
 /** Env var naming the config file when `--config` is not given. */
 export const CONFIG_ENV = 'ROWSYNC_CONFIG';
@@ -19,6 +20,16 @@ export const CONFIG_ENV = 'ROWSYNC_CONFIG';
  * with the offending field (`pipelines[0].reconcile.chunkSize: expected a number`).
  */
 export function loadConfigFile(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  const { input, file: absolute } = readConfigInput(file, env);
+  return parseConfig(input, { file: absolute, env });
+}
+
+/**
+ * Reads a config file (or $ROWSYNC_CONFIG) into the object it holds, not yet validated, with its
+ * absolute path: what `loadConfigFile` parses, kept by the library to validate per-call settings
+ * against the same file. Failures are the `ConfigError`s `loadConfigFile` throws.
+ */
+export function readConfigInput(file: string | undefined, env: NodeJS.ProcessEnv = process.env): { input: unknown; file: string } {
   const chosen = file ?? env[CONFIG_ENV];
   if (!chosen) {
     throw new ConfigError(`--config: no config file given (pass --config FILE or set ${CONFIG_ENV})`, {
@@ -42,7 +53,7 @@ export function loadConfigFile(file: string | undefined, env: NodeJS.ProcessEnv 
       subject: '--config',
     });
   }
-  return parseConfig(raw, { file: absolute, env });
+  return { input: raw, file: absolute };
 }
 
 /** Validates an already-parsed config object (tests and embedding code use this directly). */
@@ -51,6 +62,7 @@ export function parseConfig(raw: unknown, options: { file?: string; env?: NodeJS
   const result = configSchema.safeParse(interpolated);
   if (!result.success) throw fromZod(result.error);
   const parsed = result.data;
+  const redis = completeRedisSettings(parsed.redis, (interpolated as { redis?: unknown } | null)?.redis);
 
   const connections: Record<string, ConnectionConfig> = {};
   for (const [name, value] of Object.entries(parsed.connections)) {
@@ -74,9 +86,9 @@ export function parseConfig(raw: unknown, options: { file?: string; env?: NodeJS
       if (target === input.source) fail(`${at}.targets[${targetIndex}]`, `'${target}' is also the source`);
     });
     if (new Set(input.targets).size !== input.targets.length) fail(`${at}.targets`, 'duplicate target');
-    if (input.tables && new Set(input.tables).size !== input.tables.length) fail(`${at}.tables`, 'duplicate table');
-    const { conflict, conflictColumn, resolvers, applyBatchSize, priority, reconcile: reconcileInput, cdc: cdcInput, ...rest } = input;
+    const { conflict, conflictColumn, resolvers, applyBatchSize, priority, reconcile: reconcileInput, cdc: cdcInput, tables: tableEntries, ...rest } = input;
     const bidirectional = input.mode === 'bidirectional';
+    const { tables, tableOptions } = parseTables(tableEntries, `${at}.tables`, { bidirectional, cdc: cdcInput !== undefined });
     if (bidirectional && input.targets.length !== 1) {
       fail(`${at}.targets`, `a bidirectional pipeline has exactly one target (side B), got ${input.targets.length}`);
     }
@@ -88,8 +100,16 @@ export function parseConfig(raw: unknown, options: { file?: string; env?: NodeJS
       applyBatchSize: applyBatchSize ?? WRITE_POLICY_DEFAULTS.applyBatchSize,
       priority: priority ?? WRITE_POLICY_DEFAULTS.priority,
     };
+    const { chunkSize, chunkTimeMs, ...reconcileRest } = reconcileInput;
+    reconcileRest.maxReplicaLag?.replicas.forEach((replica, replicaIndex) => {
+      if (!connections[replica]) fail(`${at}.reconcile.maxReplicaLag.replicas[${replicaIndex}]`, `unknown connection '${replica}'`);
+    });
     const reconcile = {
-      ...reconcileInput,
+      ...reconcileRest,
+      chunkSize: chunkSize ?? DEFAULT_CHUNK_SIZE,
+      // A chunkSize set alone is a fixed size (what it always meant); adaptive sizes start from it
+      // only when chunkTimeMs is set too.
+      chunkTimeMs: chunkTimeMs ?? (chunkSize === undefined ? DEFAULT_CHUNK_TIME_MS : 0),
       conflict: reconcileInput.conflict ?? write.conflict,
       conflictColumn: reconcileInput.conflictColumn ?? write.conflictColumn,
       resolvers: reconcileInput.resolvers ?? write.resolvers,
@@ -125,7 +145,7 @@ export function parseConfig(raw: unknown, options: { file?: string; env?: NodeJS
     const checkResolvers = (policy: WritePolicyConfig, where: string) => {
       if (policy.conflict !== 'custom') return;
       if (Object.keys(policy.resolvers).length === 0) fail(`${where}resolvers`, "required when conflict is 'custom' (a module path per table)");
-      for (const table of input.tables ?? []) {
+      for (const table of tables ?? []) {
         if (!policy.resolvers[table]) fail(`${where}resolvers.${table}`, "missing: conflict is 'custom'");
       }
     };
@@ -133,7 +153,7 @@ export function parseConfig(raw: unknown, options: { file?: string; env?: NodeJS
     let cdc: CdcConfig | undefined;
     if (cdcInput) {
       checkResolvers(write, `${at}.`);
-      const serverId = cdcInput.serverId ?? defaultServerId(parsed.redis.prefix, input.name);
+      const serverId = cdcInput.serverId ?? defaultServerId(redis.prefix, input.name);
       const targetUrl = connections[input.targets[0]!]!.url;
       const mode = cdcMode(cdcInput.mode, connections[input.source]!.url, `${at}.cdc.mode`);
       cdc = {
@@ -149,18 +169,83 @@ export function parseConfig(raw: unknown, options: { file?: string; env?: NodeJS
         fail(`${at}.cdc.mode`, `'${cdcInput.mode}' cannot read side B (${input.targets[0]}); leave mode unset (each side's own log) or use 'polling'`);
       }
     }
-    return { ...rest, write, reconcile, cdc } as PipelineConfig;
+    return { ...rest, tables, tableOptions, write, reconcile, cdc } as PipelineConfig;
   });
 
   const config: Config = {
     file: options.file,
-    redis: Object.freeze({ ...parsed.redis }),
+    redis: Object.freeze({ ...redis }),
     connections: Object.freeze(connections),
     pipelines: Object.freeze(pipelines.map((pipeline) => deepFreeze(pipeline))),
     workers: deepFreeze(parsed.workers),
     board: Object.freeze({ ...parsed.board }),
+    metrics: Object.freeze({ ...parsed.metrics }),
   };
   return Object.freeze(config);
+}
+
+/** `reconcile.chunkSize` when unset. */
+const DEFAULT_CHUNK_SIZE = 10_000;
+/** `reconcile.chunkTimeMs` when neither it nor chunkSize is set (pt-table-checksum's --chunk-time 0.5). */
+const DEFAULT_CHUNK_TIME_MS = 500;
+
+/**
+ * `tables` as source names plus the options of the object entries. A `where` is refused on a
+ * bidirectional pipeline (a row leaving the filter on one side would read as deleted there), and a
+ * `targetSchema` on a bidirectional one that streams changes (side B's stream reads its connection's
+ * own schema).
+ */
+function parseTables(
+  entries: readonly (string | TableEntryInput)[] | undefined,
+  at: string,
+  pipeline: { bidirectional: boolean; cdc: boolean },
+): { tables: readonly string[] | undefined; tableOptions: Record<string, TableOptions> } {
+  if (!entries) return { tables: undefined, tableOptions: {} };
+  const tables: string[] = [];
+  const tableOptions: Record<string, TableOptions> = {};
+  const targetNames = new Map<string, string>();
+  entries.forEach((entry, index) => {
+    const where = `${at}[${index}]`;
+    const name = typeof entry === 'string' ? entry : entry.name;
+    if (tables.includes(name)) fail(typeof entry === 'string' ? where : `${where}.name`, `duplicate table '${name}'`);
+    tables.push(name);
+    if (typeof entry === 'string') {
+      targetNames.set(`\u0000${name}`, name);
+      return;
+    }
+    if (pipeline.bidirectional && (entry.where !== undefined || entry.targetWhere !== undefined)) {
+      fail(`${where}.where`, 'a bidirectional pipeline takes no row filter (a row leaving it on one side would look deleted there)');
+    }
+    if (entry.targetWhere !== undefined && entry.where === undefined) fail(`${where}.targetWhere`, 'needs where (the filter on the source)');
+    if (pipeline.bidirectional && pipeline.cdc && entry.targetSchema !== undefined) {
+      fail(`${where}.targetSchema`, "a bidirectional pipeline with cdc streams side B's own schema; name the schema in its connection instead");
+    }
+    const options: TableOptions = {
+      name,
+      targetName: entry.targetName ?? name,
+      targetSchema: entry.targetSchema,
+      where: entry.where,
+      targetWhere: entry.targetWhere ?? entry.where,
+      excludeColumns: entry.excludeColumns ?? [],
+    };
+    const onTargets = `${options.targetSchema ?? ''}\u0000${options.targetName}`;
+    const clash = targetNames.get(onTargets);
+    if (clash !== undefined) fail(`${where}.targetName`, `'${options.targetName}' is also where table '${clash}' goes on the targets`);
+    targetNames.set(onTargets, name);
+    tableOptions[name] = options;
+  });
+  return { tables, tableOptions };
+}
+
+/** The target-side name of a source table (its entry's targetName, else its own name). */
+export function targetTableOf(pipeline: PipelineConfig, table: string): string {
+  return pipeline.tableOptions[table]?.targetName ?? table;
+}
+
+/** The source table whose target-side name is `targetTable` (the inverse of `targetTableOf`). */
+export function sourceTableOf(pipeline: PipelineConfig, targetTable: string): string {
+  const entry = Object.values(pipeline.tableOptions).find((options) => options.targetName === targetTable && options.targetSchema === undefined);
+  return entry ? entry.name : targetTable;
 }
 
 export function findPipeline(config: Config, name: string): PipelineConfig {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 import { pollWithBackoff } from './poll.js';
 
 /** KEYS: lease keys. ARGV: token, lease ms. All or none: one lease held elsewhere fails the set. */
@@ -62,7 +62,7 @@ export class KeyLeases {
   private readonly leaseMs: number;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     options: KeyLeasesOptions = {},
   ) {

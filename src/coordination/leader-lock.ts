@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 
 /** KEYS: lock. ARGV: token, ms. Extends the lock while this token holds it; 0 when it is lost. */
 const RENEW = `
@@ -33,7 +33,7 @@ export class LeaderLock {
   private renewal: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly key: string,
     options: LeaderLockOptions = {},
   ) {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 import { pollWithBackoff } from './poll.js';
 
 /**
@@ -58,7 +58,7 @@ export class RedisSemaphore {
   private readonly leaseMs: number;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: string,
     private readonly options: SemaphoreOptions,
   ) {

@@ -64,8 +64,20 @@ export async function readConflicts(
   return (rows ?? []).map(conflictOf);
 }
 
-/** What `getConflictStats` answers: total, pending, by kind, table and outcome, and the newest ones. */
-export async function conflictStats(database: Database, pipeline: string, recent = 10): Promise<ConflictStats> {
+/** Logged conflicts of one (table, kind, outcome, status), as `conflictCounts` groups them. */
+export interface ConflictCount {
+  readonly table: string;
+  readonly kind: string;
+  readonly outcome: string;
+  readonly status: 'pending' | 'resolved';
+  readonly count: number;
+}
+
+/**
+ * The log of a pipeline counted per table, kind, outcome and status in one GROUP BY (the statistics
+ * below, and the `rowsync_conflicts` gauge); empty before the first conflict.
+ */
+export async function conflictCounts(database: Database, pipeline: string): Promise<ConflictCount[]> {
   const mark = placeholders(database);
   const grouped = await tolerateMissing(() =>
     database.execute(
@@ -74,20 +86,32 @@ export async function conflictStats(database: Database, pipeline: string, recent
       [pipeline],
     ),
   );
-  if (!grouped) return EMPTY_STATS;
+  return (grouped ?? []).map((row) => {
+    const status = row.status === 'pending' ? 'pending' : 'resolved';
+    return {
+      table: String(row.table_name),
+      kind: String(row.kind ?? 'update-update'),
+      outcome: String(row.outcome ?? status),
+      status,
+      count: Number(row.n),
+    };
+  });
+}
+
+/** What `getConflictStats` answers: total, pending, by kind, table and outcome, and the newest ones. */
+export async function conflictStats(database: Database, pipeline: string, recent = 10): Promise<ConflictStats> {
+  const grouped = await conflictCounts(database, pipeline);
+  if (grouped.length === 0) return EMPTY_STATS;
   const byKind: Record<string, number> = {};
   const byTable: Record<string, number> = {};
   const byOutcome: Record<string, number> = {};
   let total = 0;
   let pending = 0;
-  for (const row of grouped) {
-    const count = Number(row.n);
+  for (const { table, kind, outcome, status, count } of grouped) {
     total += count;
-    if (row.status === 'pending') pending += count;
-    const kind = String(row.kind ?? 'update-update');
-    const outcome = String(row.outcome ?? (row.status === 'pending' ? 'pending' : 'resolved'));
+    if (status === 'pending') pending += count;
     byKind[kind] = (byKind[kind] ?? 0) + count;
-    byTable[String(row.table_name)] = (byTable[String(row.table_name)] ?? 0) + count;
+    byTable[table] = (byTable[table] ?? 0) + count;
     byOutcome[outcome] = (byOutcome[outcome] ?? 0) + count;
   }
   return { total, pending, byKind, byTable, byOutcome, recent: await readConflicts(database, pipeline, { limit: recent }) };

@@ -1,7 +1,7 @@
 import { keyIdentity, sameValue } from './canonical.js';
 import type {
   ApplyResult, BucketChecksum, ChangeSet, ConditionalApplyResult, ConflictRecord, Engine, ExpectedRow, KeyHash, KeyRange,
-  KeyTuple, RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
+  KeyTuple, LoadReading, RangeChecksum, ReplicaLagReading, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
 } from './types.js';
 
 /**
@@ -18,6 +18,8 @@ import type {
  *   `hashSite` is `sql`, in Node for `node`) so equal data checksums equal across engines.
  * - Driver errors surface as `DatabaseError` (never with the connection URL or password);
  *   schema problems as `SchemaError` naming the connection, table and column.
+ * - A shape's `schema` qualifies the table in every statement; its `filter` (the user's `where`) is
+ *   ANDed, in parentheses, to the WHERE of every read of the shape and of no write (see `TableShape`).
  */
 export interface Database {
   readonly engine: Engine;
@@ -33,8 +35,38 @@ export interface Database {
   /** Base tables of the connection's database/schema, sorted by name. */
   listTables(): Promise<string[]>;
 
-  /** Columns and primary key; `SchemaError` TABLE_NOT_FOUND / NO_PRIMARY_KEY / UNSUPPORTED_TYPE. */
-  describeTable(table: string): Promise<TableSchema>;
+  /**
+   * Columns and primary key; `SchemaError` TABLE_NOT_FOUND / NO_PRIMARY_KEY / UNSUPPORTED_TYPE.
+   * `schema`: a schema (PostgreSQL) or database (MySQL/MariaDB) of the same server other than the
+   * connection's own; the result then carries it (`TableSchema.schema`).
+   */
+  describeTable(table: string, schema?: string): Promise<TableSchema>;
+
+  /**
+   * Checks that `shape.filter` is a valid condition on this table, by running it on no rows
+   * (`SELECT 1 FROM t WHERE (filter) LIMIT 0`: parsed, names resolved, nothing read). A filter the
+   * server refuses is a `SchemaError` INVALID_FILTER naming the connection, the table, the filter and
+   * the server's own message. Nothing to check without a filter.
+   */
+  checkFilter(shape: TableShape): Promise<void>;
+
+  /**
+   * The server's load, one cheap statement: MySQL/MariaDB `SHOW GLOBAL STATUS LIKE 'Threads_running'`
+   * (no privilege needed); PostgreSQL the client backends of the whole cluster in state `active` in
+   * `pg_stat_activity` (other users' sessions show their state only to superusers and members of
+   * `pg_read_all_stats`: without it, only the sessions of rowsync's own user are counted).
+   */
+  readLoad(): Promise<LoadReading>;
+
+  /**
+   * This server's replication lag, read on the replica itself. MySQL/MariaDB: `SHOW REPLICA STATUS`
+   * (MariaDB 10.5.1+, MySQL 8.0.22+; `SHOW SLAVE STATUS` on older servers), its `Seconds_Behind_Source`
+   * (MySQL 8.0.22+) or `Seconds_Behind_Master` (MariaDB, older MySQL), of the default replication
+   * connection; needs REPLICATION CLIENT (MariaDB 10.5+: REPLICA MONITOR or SUPER). PostgreSQL:
+   * `now() - pg_last_xact_replay_timestamp()` on a standby (`pg_is_in_recovery()`), 0 while it has
+   * replayed everything it received. `{ replica: false }` on a server that is not a replica.
+   */
+  readReplicaLag(): Promise<ReplicaLagReading>;
 
   /** Row count and checksum of the rows whose key lies in `range`, computed inside the database. */
   checksumRange(shape: TableShape, range: KeyRange): Promise<RangeChecksum>;

@@ -26,6 +26,18 @@ export function agreedKind(source: ValueKind, target: ValueKind): ValueKind {
   return 'text';
 }
 
+/** How a configured table entry narrows a pair (see the README's table entries). */
+export interface PairOptions {
+  /**
+   * Columns neither compared nor written (matched case-insensitively): named on the source, or only
+   * on the target. A key column, or a name neither side has, is a `SchemaError` naming it.
+   */
+  readonly excludeColumns?: readonly string[];
+  /** Row filters of each side (`TableShape.filter`). */
+  readonly sourceFilter?: string;
+  readonly targetFilter?: string;
+}
+
 /**
  * Matches the target's columns to the source's (exact name first, then case-insensitively, since
  * MySQL column names are case-insensitive) and builds both shapes. Columns only the target has are
@@ -34,10 +46,12 @@ export function agreedKind(source: ValueKind, target: ValueKind): ValueKind {
  */
 export function buildTablePair(
   source: Database,
-  sourceSchema: TableSchema,
+  fullSourceSchema: TableSchema,
   target: Database,
   targetSchema: TableSchema,
+  options: PairOptions = {},
 ): TablePair {
+  const sourceSchema = excludeColumns(source, fullSourceSchema, target, targetSchema, options.excludeColumns ?? []);
   const targetColumns = sourceSchema.columns.map((column) => {
     const match = findColumn(targetSchema, column.name);
     if (!match) {
@@ -67,9 +81,17 @@ export function buildTablePair(
   const keyIndexes = sourceSchema.primaryKey.map((name) =>
     sourceSchema.columns.findIndex((column) => column.name === name),
   );
+  // Same engine, same declared types: each side may hash with the engine's own function (see
+  // `TableShape.sameEngineChecksum`); both run the same dialect code, so they stay comparable.
+  const sameEngineChecksum =
+    source.engine === target.engine &&
+    sourceSchema.columns.every((column, index) => sameNativeType(column, targetColumns[index]!));
 
-  const shape = (table: string, columns: readonly ColumnSchema[]): TableShape => ({
-    table,
+  const shape = (schema: TableSchema, columns: readonly ColumnSchema[], filter: string | undefined): TableShape => ({
+    table: schema.name,
+    ...(schema.schema === undefined ? {} : { schema: schema.schema }),
+    ...(filter === undefined ? {} : { filter }),
+    ...(sameEngineChecksum ? { sameEngineChecksum } : {}),
     keyIndexes,
     columns: columns.map(
       (column, index): ShapeColumn => ({
@@ -82,12 +104,54 @@ export function buildTablePair(
       }),
     ),
   });
-  return { source: shape(sourceSchema.name, sourceSchema.columns), target: shape(targetSchema.name, targetColumns) };
+  return {
+    source: shape(sourceSchema, sourceSchema.columns, options.sourceFilter),
+    target: shape(targetSchema, targetColumns, options.targetFilter),
+  };
 }
 
-/** A shape for one side alone (same engine on both sides, or tests), with its own kinds. */
+/**
+ * The source schema without the excluded columns. Each name must be a source column that is not a
+ * key column, or a column only the target has (nothing to leave out then: target-only columns are
+ * never compared nor written anyway).
+ */
+function excludeColumns(source: Database, schema: TableSchema, target: Database, targetSchema: TableSchema, names: readonly string[]): TableSchema {
+  if (names.length === 0) return schema;
+  const excluded = new Set<string>();
+  for (const name of names) {
+    const column = findColumn(schema, name);
+    if (!column) {
+      if (findColumn(targetSchema, name)) continue;
+      throw new SchemaError(
+        'COLUMN_MISSING',
+        `excludeColumns of table ${schema.name}: no column ${name} on ${source.connectionName}.${schema.name} ` +
+          `nor on ${target.connectionName}.${targetSchema.name}`,
+        { subject: `${source.connectionName}.${schema.name}.${name}` },
+      );
+    }
+    if (schema.primaryKey.includes(column.name)) {
+      throw new SchemaError(
+        'COLUMN_EXCLUDED',
+        `excludeColumns of table ${schema.name}: ${column.name} is a primary key column (rows are matched by it; it cannot be left out)`,
+        { subject: `${source.connectionName}.${schema.name}.${column.name}` },
+      );
+    }
+    excluded.add(column.name);
+  }
+  return { ...schema, columns: schema.columns.filter((column) => !excluded.has(column.name)) };
+}
+
+/**
+ * A shape for one side alone (same engine on both sides, or tests), with its own kinds. Its
+ * checksums are the canonical MD5 ones: the other side they will be compared with is unknown.
+ */
 export function shapeOf(database: Database, schema: TableSchema): TableShape {
-  return buildTablePair(database, schema, database, schema).source;
+  const { sameEngineChecksum: _unknownOtherSide, ...shape } = buildTablePair(database, schema, database, schema).source;
+  return shape;
+}
+
+function sameNativeType(source: ColumnSchema, target: ColumnSchema): boolean {
+  return source.nativeType.toLowerCase() === target.nativeType.toLowerCase() && source.charset === target.charset;
 }
 
 function findColumn(schema: TableSchema, name: string): ColumnSchema | undefined {

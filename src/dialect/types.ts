@@ -58,6 +58,11 @@ export interface ColumnSchema {
 /** One table as introspected on one side. Column order is the table's ordinal order. */
 export interface TableSchema {
   readonly name: string;
+  /**
+   * The schema (PostgreSQL) or database (MySQL/MariaDB) the table was read from, when the caller named
+   * one (`describeTable(table, schema)`); undefined: the connection's own.
+   */
+  readonly schema?: string;
   readonly columns: readonly ColumnSchema[];
   /** Primary key column names in key order; never empty (introspection rejects keyless tables). */
   readonly primaryKey: readonly string[];
@@ -85,9 +90,26 @@ export interface ShapeColumn {
  */
 export interface TableShape {
   readonly table: string;
+  /** See `TableSchema.schema`: every statement on this shape names the table in it. */
+  readonly schema?: string;
   readonly columns: readonly ShapeColumn[];
   /** Indexes into `columns` of the primary key, in key order. */
   readonly keyIndexes: readonly number[];
+  /**
+   * A row filter: an SQL boolean expression in this side's dialect, written by the user (the
+   * config's `where`; trusted like the rest of the config, pasted into statements in parentheses).
+   * Every read of the shape (counts, key offsets, checksums, row hashes, range and key fetches) sees
+   * only the rows for which it is true; writes (upserts, deletes, locking reads) ignore it.
+   */
+  readonly filter?: string;
+  /**
+   * Set by `buildTablePair` when both sides run the same engine and every compared column has the
+   * same native type on both: `checksumRange` and `checksumBuckets` may then sum an engine-native
+   * 64-bit hash of the canonical text instead of its MD5 (see `RangeChecksum`), since both sides
+   * compute it with the same function. `rowHashes` stays the canonical MD5 whatever this says: Node's
+   * `rowHash` and the bidirectional baseline compare with it. Never set for a cross-engine pair.
+   */
+  readonly sameEngineChecksum?: boolean;
 }
 
 /** A row aligned with `TableShape.columns`. */
@@ -113,6 +135,11 @@ export interface KeyRange {
  * deltas to add up to exactly zero (about 2^-60 for random changes). One sum, not two: each SUM reads
  * the per-row MD5 again and both engines then compute it twice per row (measured: 2x the scan time).
  * The sum is a decimal string (it exceeds 2^53).
+ *
+ * A shape with `sameEngineChecksum` may use an engine-native hash instead, compared only with the
+ * other side's: PostgreSQL sums `hashtextextended` (64-bit Jenkins lookup3, not linear, so equal
+ * changes do not cancel either: about 2^-64) of the same canonical text, which costs about 60% of
+ * MD5 + hex + bit cast. MySQL/MariaDB keep MD5: their cheaper hashes (CRC32, CRC32C) are 32 bits and linear.
  */
 export interface RangeChecksum {
   readonly count: number;
@@ -191,3 +218,21 @@ export interface ConflictRecord {
    */
   readonly outcome?: string;
 }
+
+/**
+ * A server's load as `Database.readLoad` measures it: MySQL/MariaDB `Threads_running`, PostgreSQL
+ * the client backends in state `active`. Both count the probe's own session.
+ */
+export interface LoadReading {
+  /** What was measured, for messages ("Threads_running", "active backends"). */
+  readonly measure: string;
+  readonly value: number;
+}
+
+/**
+ * Replication lag as `Database.readReplicaLag` reads it on a replica. `seconds` null: the server is
+ * a replica whose replication is not running (or has replayed nothing yet), so its lag is unknown.
+ */
+export type ReplicaLagReading =
+  | { readonly replica: false }
+  | { readonly replica: true; readonly seconds: number | null; readonly measure: string };

@@ -5,11 +5,14 @@ export type SchemaErrorCode =
   | 'NO_PRIMARY_KEY'
   | 'COLUMN_MISSING'
   | 'KEY_MISMATCH'
-  | 'UNSUPPORTED_TYPE';
+  | 'UNSUPPORTED_TYPE'
+  | 'INVALID_FILTER'
+  | 'COLUMN_EXCLUDED';
 
 /**
  * A table that cannot be synchronised as it is: missing, without primary key, a target lacking a
- * source column, different key columns, or a column type rowsync cannot compare exactly.
+ * source column, different key columns, a column type rowsync cannot compare exactly, a `where`
+ * filter the server refuses, or an `excludeColumns` entry that names a key or no column at all.
  * `subject` is `connection.table` or `connection.table.column`.
  */
 export class SchemaError extends RowsyncError {

@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { currentLogContext } from './log-context.js';
 import { redactSecrets } from './redact.js';
 
 export type { Logger } from 'pino';
@@ -36,6 +37,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
         censor: '[redacted]',
       },
       formatters: { level: (label) => ({ level: label }), log: redactStrings },
+      // The job being worked on (run id, pipeline, table, chunk or batch), on every line it writes.
+      mixin: () => currentLogContext() ?? {},
       hooks: {
         logMethod(args, method) {
           // The message and its printf arguments.

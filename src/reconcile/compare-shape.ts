@@ -22,8 +22,9 @@ export function compareShapes(
     });
   }
   const keep = [...pair.source.keyIndexes, ...(pair.source.keyIndexes.includes(index) ? [] : [index])];
+  // The same table (name, schema, row filter), fewer columns.
   const project = (shape: TableShape): TableShape => ({
-    table: shape.table,
+    ...shape,
     columns: keep.map((position) => shape.columns[position]!),
     keyIndexes: shape.keyIndexes.map((_, position) => position),
   });

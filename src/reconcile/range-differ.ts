@@ -54,6 +54,12 @@ export interface DiffStats {
   readonly checksums: number;
   /** Rows (or row hashes, in checksum mode) downloaded from both sides for a diff by key. */
   readonly fetchedRows: number;
+  /**
+   * Wall time of the range's first scan, both sides in parallel (ms): its checksum, or its bucket
+   * checksums / row hashes when diffed directly; in `rows` mode the whole diff (every row is read).
+   * What adaptive chunk sizes aim at (`reconcile.chunkTimeMs`).
+   */
+  readonly scanMs: number;
 }
 
 export interface RangeDiff {
@@ -237,8 +243,10 @@ export async function diffRange(source: RangeSide, target: RangeSide, range: Key
    * run of consecutive differing buckets as one key interval, the small ones read together (up to
    * `leafRows` rows per query). Returns the row counts of the range.
    */
-  async function viaBuckets(subrange: KeyRange, plan: BucketPlan, direct: boolean): Promise<[number, number]> {
+  async function viaBuckets(subrange: KeyRange, plan: BucketPlan, direct: boolean, onScan?: (ms: number) => void): Promise<[number, number]> {
+    const scanStarted = performance.now();
     const [sourceBuckets, targetBuckets] = await both((side) => side.database.checksumBuckets(side.shape, subrange, Number(plan.width)));
+    onScan?.(performance.now() - scanStarted);
     checksums += 1;
     const total = (buckets: readonly BucketChecksum[]) => buckets.reduce((sum, bucket) => sum + bucket.count, 0);
     const counts: [number, number] = [total(sourceBuckets), total(targetBuckets)];
@@ -288,23 +296,26 @@ export async function diffRange(source: RangeSide, target: RangeSide, range: Key
   }
 
   const directLimit = Math.max(1, options.directLimit ?? 50_000);
+  const started = performance.now();
+  let scanMs = 0;
   const plan = options.mode === 'checksum' ? bucketPlan(source.shape, target.shape, range, leafRows) : undefined;
   if (plan && options.direct) {
     // Most ranges differ: the bucket scan is the checksum, no plain checksum first.
-    const [sourceRows, targetRows] = await viaBuckets(range, plan, true);
-    return { differences, stats: { sourceRows, targetRows, checksums, fetchedRows } };
+    const [sourceRows, targetRows] = await viaBuckets(range, plan, true, (ms) => (scanMs = ms));
+    return { differences, stats: { sourceRows, targetRows, checksums, fetchedRows, scanMs } };
   }
   if (options.mode === 'checksum' && options.direct) {
     // Read both sides' hashes with a limit: a range larger than directLimit is counted and split.
     const [sourceHashes, targetHashes] = await both((side) => side.database.rowHashes(side.shape, range, directLimit + 1));
+    scanMs = performance.now() - started;
     if (sourceHashes.length <= directLimit && targetHashes.length <= directLimit) {
       fetchedRows += sourceHashes.length + targetHashes.length;
       compareHashes(sourceHashes, targetHashes);
-      return { differences, stats: { sourceRows: sourceHashes.length, targetRows: targetHashes.length, checksums, fetchedRows } };
+      return { differences, stats: { sourceRows: sourceHashes.length, targetRows: targetHashes.length, checksums, fetchedRows, scanMs } };
     }
     const counts = await both((side) => side.database.countRange(side.shape, range));
     await directly(range, counts);
-    return { differences, stats: { sourceRows: counts[0], targetRows: counts[1], checksums, fetchedRows } };
+    return { differences, stats: { sourceRows: counts[0], targetRows: counts[1], checksums, fetchedRows, scanMs } };
   }
 
   const top: [number, number] =
@@ -313,6 +324,7 @@ export async function diffRange(source: RangeSide, target: RangeSide, range: Key
           // A plain checksum first: cheaper than the bucket GROUP BY for the ranges that are equal
           // (measured 7-10% on a clean 1M-row table), which is most of them on a healthy replica.
           const [a, b] = await both((side) => side.database.checksumRange(side.shape, range));
+          scanMs = performance.now() - started;
           checksums += 1;
           if (!sameChecksum(a, b)) {
             if (plan) await viaBuckets(range, plan, false);
@@ -323,10 +335,11 @@ export async function diffRange(source: RangeSide, target: RangeSide, range: Key
       : await (async () => {
           const counts = await both((side) => side.database.countRange(side.shape, range));
           await visit(range, 'rows', counts, true);
+          scanMs = performance.now() - started;
           return counts;
         })();
 
-  return { differences, stats: { sourceRows: top[0], targetRows: top[1], checksums, fetchedRows } };
+  return { differences, stats: { sourceRows: top[0], targetRows: top[1], checksums, fetchedRows, scanMs } };
 }
 
 /** A bounded range over a single integer key, split into buckets of `width` consecutive keys. */

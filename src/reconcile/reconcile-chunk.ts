@@ -2,7 +2,7 @@ import type { TablePair } from '../dialect/table-pair.js';
 import type { Database } from '../dialect/dialect.js';
 import type { KeyRange, KeyTuple } from '../dialect/types.js';
 import type { CompareMode } from '../config/config-schema.js';
-import { diffRange, type DiffStats } from './range-differ.js';
+import { diffRange, type DiffStats, type KeyDifferences } from './range-differ.js';
 
 export interface ChunkDiff {
   readonly stats: DiffStats;
@@ -11,6 +11,8 @@ export interface ChunkDiff {
   readonly changed: number;
   /** Every differing key (missing, extra and changed), for the apply lanes. */
   readonly keys: KeyTuple[];
+  /** The same keys by kind (`--print-keys`). */
+  readonly differences: KeyDifferences;
 }
 
 /**
@@ -45,5 +47,6 @@ export async function diffChunk(options: {
     extra: differences.extra.length,
     changed: differences.changed.length,
     keys: [...differences.missing, ...differences.extra, ...differences.changed],
+    differences,
   };
 }

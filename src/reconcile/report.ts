@@ -26,6 +26,8 @@ export interface RowCounts {
 /** Counts of one chunk (a key range of one table on one target). */
 export interface ChunkReport extends RowCounts {
   readonly differing: boolean;
+  /** Wall time of the chunk's first scan (`DiffStats.scanMs`), what adaptive sizes aim at. */
+  readonly scanMs?: number;
 }
 
 /** One table on one target: the `tables[]` entries of `rowsync reconcile --json`. */
@@ -38,7 +40,12 @@ export interface TableReport extends RowCounts {
   readonly errors: string[];
 }
 
-export type RunStatus = 'completed' | 'failed' | 'running' | 'waiting';
+/**
+ * `completed_with_errors`: every table was done, but at least one could not be reconciled (its
+ * report's `errors` say why: missing, no primary key, a column the target lacks...). The CLI then
+ * exits 1, like a failed run, so cron, CI and alerting see it.
+ */
+export type RunStatus = 'completed' | 'completed_with_errors' | 'failed' | 'running' | 'waiting';
 
 /** The report of `rowsync reconcile --json`. */
 export interface RunReport {
@@ -51,10 +58,11 @@ export interface RunReport {
 }
 
 export function chunkReport(
-  diff: { sourceRows: number; targetRows: number; missing: number; extra: number; changed: number },
+  diff: { sourceRows: number; targetRows: number; missing: number; extra: number; changed: number; scanMs?: number },
   applied: SyncResult,
 ): ChunkReport {
   return {
+    ...(diff.scanMs === undefined ? {} : { scanMs: diff.scanMs }),
     sourceRows: diff.sourceRows,
     targetRows: diff.targetRows,
     differing: diff.missing + diff.extra + diff.changed > 0,

@@ -217,7 +217,8 @@ async function decideKey(
   const decision = await resolveConflict(request, key, rowA, rowB);
   plan.conflicts.push({
     pipeline: request.pipeline,
-    table: request.pair.target.table,
+    // The pipeline's (side A) name of the table: `rowsync conflicts` finds the pair again by it.
+    table: request.pair.source.table,
     key: keyObject(shape, key),
     rowA: rowA ? rowObject(shape, rowA) : null,
     rowB: rowB ? rowObject(shape, rowB) : null,

@@ -80,6 +80,12 @@ export function addSyncResults(a: SyncResult, b: SyncResult): SyncResult {
  * Idempotent and order-insensitive: a retry, replay or duplicate converges to the source's current
  * state and never writes a stale image. Callers guarantee that no other sync of the same keys runs
  * concurrently (apply lanes).
+ *
+ * With a row filter (`TableShape.filter`, the table's `where`) both sides are read through it: a key
+ * whose source row matches is written (inserted, or replacing the target row whether or not that one
+ * matched); a target row that matches is deleted only when the source has no row at all for its key
+ * (a source row outside the filter leaves it alone, counted as skipped); rows outside the filter on
+ * both sides are never touched.
  */
 export async function syncKeys(request: SyncRequest, keys: readonly KeyTuple[]): Promise<SyncResult> {
   const { pair, policy } = request;
@@ -133,11 +139,29 @@ export async function syncKeys(request: SyncRequest, keys: readonly KeyTuple[]):
     }
   }
 
+  // With a row filter, both reads above saw only the rows inside it, so a key missing from the source
+  // read may still have a source row outside the filter: that key is out of scope, not deleted.
+  if (deletes.length > 0 && pair.source.filter !== undefined) {
+    const outside = await keysOutsideFilter(request, deletes);
+    if (outside.size > 0) {
+      const kept = deletes.filter((key) => !outside.has(keyIdentity(pair.target, key)));
+      skipped += deletes.length - kept.length;
+      deletes.splice(0, deletes.length, ...kept);
+    }
+  }
+
   if (!request.dryRun) {
     if (upserts.length > 0 || deletes.length > 0) await request.target.applyChanges(pair.target, { upserts, deletes });
     if (conflicts.length > 0) await request.recordConflicts(conflicts);
   }
   return { inserted, updated, deleted: deletes.length, conflicts: conflicts.length, unchanged, skipped };
+}
+
+/** Identities of the keys whose source row exists but lies outside the source's filter. */
+async function keysOutsideFilter(request: SyncRequest, keys: readonly KeyTuple[]): Promise<Set<string>> {
+  const { filter: _filter, ...unfiltered } = request.pair.source;
+  const rows = await request.source.fetchByKeys(unfiltered, keys);
+  return new Set(rows.map((row) => keyIdentity(unfiltered, keyOf(unfiltered, row))));
 }
 
 /** The row to write for a differing pair, 'skip' to leave the target as is, or 'conflict' (manual). */
@@ -256,7 +280,8 @@ function conflictRecord(request: SyncRequest, sourceRow: Row, targetRow: Row): C
   const shape = request.pair.source;
   return {
     pipeline: request.pipeline,
-    table: request.pair.target.table,
+    // The pipeline's (source) name of the table: `rowsync conflicts` finds the pair again by it.
+    table: request.pair.source.table,
     key: keyObject(shape, keyOf(shape, sourceRow)),
     sourceRow: rowObject(shape, sourceRow),
     targetRow: rowObject(shape, targetRow),

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport, TableReport } from '../../src/reconcile/report.js';
 import {
-  buildCli, createCliFixture, describeResult, killLeftoverProcesses, parseJsonOutput, runCli, sleep, startCli, waitForStatus,
+  buildCli, cliStatus, createCliFixture, describeResult, killLeftoverProcesses, parseJsonOutput, runCli, sleep, startCli, waitForStatus,
   type CliFixture,
 } from '../support/cli.js';
 import { DRIFT, ORDER_COUNT, expectEqualTables, injectDrift } from '../support/orders-fixture.js';
@@ -129,6 +129,10 @@ describe('apply jobs failing on the target', () => {
       'm',
     );
     expect(result.stderr).toMatch(failedLine);
+    // Each failure once: the line naming the job, no JSON log of it beside (nor one per attempt).
+    const failureLines = result.stderr.split('\n').filter((line) => line.includes('writes to orders are blocked'));
+    expect(failureLines.length).toBeGreaterThan(0);
+    for (const line of failureLines) expect(line).toMatch(/^error: /);
     expect(result.stderr).toContain('Bull Board');
     expect(result.stderr).toContain(`rowsync retry --config ${fixture.configFile} --run ${runId}`);
     // Every orders write was rejected: the target table is as it was.
@@ -156,6 +160,10 @@ describe('apply jobs failing on the target', () => {
     await blockWrites();
     const { runId } = await failingRun();
     await allowWrites();
+    // Until it is retried, status shows the run as failed (not waiting for its children forever).
+    const failedRun = (await cliStatus(fixture.configFile)).runs.find((run) => run.runId === runId);
+    expect(failedRun).toMatchObject({ state: 'failed' });
+    expect((failedRun as { error?: string }).error).toMatch(new RegExp(`failed after their attempts .*writes to orders are blocked.*rowsync retry --run ${runId.replace(/\./g, '\\.')}`));
 
     const result = await runCli(['retry', '--config', fixture.configFile, '--run', runId, '--json']);
     expect(result.code, describeResult(result)).toBe(0);

@@ -4,10 +4,12 @@
  * codes of `reconcile`, usage and config errors that write nothing and leak no password, a run
  * enqueued with `--no-wait` and processed by a `rowsync worker` process, and the board's auth.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport, TableReport } from '../../src/reconcile/report.js';
 import {
-  buildCli, cliStatus, createCliFixture, describeResult, killLeftoverProcesses, parseJsonOutput, runCli, scanKeys,
+  ROOT, buildCli, cliStatus, createCliFixture, describeResult, killLeftoverProcesses, parseJsonOutput, runCli, scanKeys,
   startCli, waitForStatus, type CliFixture,
 } from '../support/cli.js';
 import { DRIFT, ORDER_COUNT, expectEqualTables, injectDrift } from '../support/orders-fixture.js';
@@ -82,6 +84,81 @@ describe('rowsync reconcile --json', () => {
   });
 });
 
+describe('rowsync reconcile with a table that cannot be reconciled', () => {
+  it('does the other tables, reports completed_with_errors naming the side that lacks it, and exits 1', async () => {
+    const file = fixture.writeConfig('missing-table.json', (input) => ({
+      ...input, pipelines: input.pipelines.map((pipeline) => ({ ...pipeline, tables: ['orders', 'not_here'] })),
+    }));
+    const result = await runCli(['reconcile', '--config', file, '--pipeline', 'p', '--dry-run', '--json']);
+    expect(result.code, describeResult(result)).toBe(1);
+    const report = parseJsonOutput<RunReport>(result);
+    expect(report.status).toBe('completed_with_errors');
+    expect(table(report, 'orders').errors).toEqual([]);
+    expect(table(report, 'not_here').errors.join()).toMatch(/^missing on both sides: source: /);
+    expect(result.stderr).toMatch(/^error: not_here -> dst: missing on both sides/m);
+    expect(result.stderr).toMatch(/completed with errors: 1 table\(s\) could not be reconciled/);
+  });
+});
+
+describe('rowsync reconcile --dry-run --print-keys', () => {
+  it('lists every differing key with its kind as JSON lines, bounded by --print-limit, and writes nothing', async () => {
+    await injectDrift(fixture.target, fixture.tables);
+    const before = await fixture.target.checksumRange(fixture.tables.orders.target, {});
+    const file = join(fixture.dir, 'keys.jsonl');
+    const result = await runCli(['reconcile', '--config', fixture.configFile, '--pipeline', 'p', '--dry-run', '--json', '--print-keys', file]);
+    expect(result.code, describeResult(result)).toBe(0);
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { table: string; target: string; kind: string; key: Record<string, unknown> });
+    const ids = (kind: string) => lines.filter((line) => line.table === 'orders' && line.kind === kind).map((line) => Number(line.key.id)).sort((a, b) => a - b);
+    expect(ids('missing')).toEqual([...DRIFT.missing].sort((a, b) => a - b));
+    expect(ids('extra')).toEqual([...DRIFT.extra].sort((a, b) => a - b));
+    expect(ids('changed')).toEqual([...DRIFT.changed].sort((a, b) => a - b));
+    expect(lines.filter((line) => line.table === 'order_lines').map((line) => line.kind).sort()).toEqual(['changed', 'extra', 'missing']);
+    expect(lines.every((line) => line.target === 'dst')).toBe(true);
+    expect(result.stderr).toContain(`listed ${lines.length} differing key(s) in ${file}`);
+    expect(await fixture.target.checksumRange(fixture.tables.orders.target, {})).toEqual(before);
+
+    // To stdout, at most 4 (the readable report then goes to stderr).
+    const limited = await runCli(['reconcile', '--config', fixture.configFile, '--pipeline', 'p', '--dry-run', '--print-keys', '-', '--print-limit', '4']);
+    expect(limited.code, describeResult(limited)).toBe(0);
+    const stdoutLines = limited.stdout.trim().split('\n');
+    expect(stdoutLines).toHaveLength(4);
+    for (const line of stdoutLines) expect(JSON.parse(line)).toMatchObject({ target: 'dst', kind: expect.stringMatching(/^(missing|extra|changed)$/) });
+    expect(limited.stderr).toContain(`listed 4 of ${lines.length} differing keys in stdout (--print-limit 4)`);
+    await runCli(['reconcile', '--config', fixture.configFile, '--pipeline', 'p']);
+  });
+});
+
+describe('rowsync reconcile --fail-on-diff', () => {
+  it('a monitoring run (--dry-run) that finds drift exits 3, prints the report and writes nothing', async () => {
+    await injectDrift(fixture.target, fixture.tables);
+    const before = await fixture.target.checksumRange(fixture.tables.orders.target, {});
+    const result = await runCli(['reconcile', '--config', fixture.configFile, '--pipeline', 'p', '--json', '--dry-run', '--fail-on-diff']);
+    expect(result.code, describeResult(result)).toBe(3);
+    expect(result.stderr).toMatch(/run p\.\S+ found 14 differing row\(s\) \(--fail-on-diff: exit 3\)/);
+    const report = parseJsonOutput<RunReport>(result);
+    expect(table(report, 'orders')).toMatchObject({ missing: 3, extra: 3, changed: 5, inserted: 3, updated: 5, deleted: 3 });
+    expect(await fixture.target.checksumRange(fixture.tables.orders.target, {})).toEqual(before);
+  });
+
+  it('without --dry-run it repairs and still exits 3 (it found drift); the next run finds none and exits 0', async () => {
+    const repair = await runCli(['reconcile', '--config', fixture.configFile, '--pipeline', 'p', '--fail-on-diff']);
+    expect(repair.code, describeResult(repair)).toBe(3);
+    expect(repair.stdout).toMatch(/^run p\.\S+ \(pipeline p\): completed/);
+    expect(await expectEqualTables(fixture.source, fixture.target, fixture.tables.orders)).toEqual([]);
+    const clean = await runCli(['reconcile', '--config', fixture.configFile, '--pipeline', 'p', '--dry-run', '--fail-on-diff', '--json']);
+    expect(clean.code, describeResult(clean)).toBe(0);
+    expect(clean.stderr).not.toMatch(/fail-on-diff/);
+  });
+
+  it('without --fail-on-diff, drift found is not an error (exit 0)', async () => {
+    await injectDrift(fixture.target, fixture.tables);
+    const result = await runCli(['reconcile', '--config', fixture.configFile, '--pipeline', 'p', '--json', '--dry-run']);
+    expect(result.code, describeResult(result)).toBe(0);
+    const repair = await runCli(['reconcile', '--config', fixture.configFile, '--pipeline', 'p', '--json']);
+    expect(repair.code, describeResult(repair)).toBe(0);
+  });
+});
+
 describe('usage and configuration errors exit 2 and write nothing', () => {
   // A prefix of their own, so "nothing written to Redis" means no key under it at all.
   const usagePrefix = () => `${fixture.prefix}-usage`;
@@ -128,6 +205,11 @@ describe('usage and configuration errors exit 2 and write nothing', () => {
       message: /--pipeline/,
     },
     {
+      name: '--fail-on-diff with --no-wait',
+      args: (file: string) => ['reconcile', '--config', file, '--pipeline', 'p', '--fail-on-diff', '--no-wait'],
+      message: /--fail-on-diff: needs the run to finish here \(drop --no-wait\)/,
+    },
+    {
       name: 'a negative --workers',
       args: (file: string) => ['reconcile', '--config', file, '--pipeline', 'p', '--workers', '-1'],
       message: /--workers/,
@@ -146,6 +228,15 @@ describe('usage and configuration errors exit 2 and write nothing', () => {
     const result = await runCli(['reconcile', '--pipeline', 'nope'], { env: { ROWSYNC_CONFIG: goodConfig() } });
     expect(result.code, describeResult(result)).toBe(2);
     expect(result.stderr).toMatch(/unknown pipeline 'nope' \(configured: p\)/);
+  });
+
+  it('--version prints the version of package.json and exits 0', async () => {
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const result = await runCli([flag]);
+      expect(result.code, describeResult(result)).toBe(0);
+      expect(result.stdout.trim()).toBe(manifest.version);
+    }
   });
 
   it('never prints a connection password', async () => {
@@ -180,7 +271,7 @@ describe('rowsync reconcile --workers 0 --no-wait, then a rowsync worker process
     expect(waiting.runs.find((run) => run.runId === runId)?.state).toBe('waiting');
     expect(waiting.workers).toBe(0);
 
-    const worker = startCli(['worker', '--config', fixture.configFile]);
+    const worker = startCli(['worker', '--config', fixture.configFile], { env: { ROWSYNC_LOG_LEVEL: 'info', ROWSYNC_LOG_FORMAT: 'json' } });
     const done = await waitForStatus(fixture.configFile, (current) => current.runs.some((run) => run.runId === runId && run.state === 'completed'));
     const run = done.runs.find((entry) => entry.runId === runId)!;
     expect(run).toMatchObject({ pipeline: 'p', dryRun: false, tables: 2 });
@@ -189,8 +280,29 @@ describe('rowsync reconcile --workers 0 --no-wait, then a rowsync worker process
     expect(await expectEqualTables(fixture.source, fixture.target, fixture.tables.orders)).toEqual([]);
     expect(await expectEqualTables(fixture.source, fixture.target, fixture.tables.lines)).toEqual([]);
 
+    // The worker's log has one line for the finished run, with its counts.
+    const finishedLine = await worker.waitForOutput(/^.*"msg":"run finished".*$/m);
+    expect(JSON.parse(finishedLine[0])).toMatchObject({
+      level: 'info', runId, pipeline: 'p', status: 'completed', tables: 2, sourceRows: ORDER_COUNT + 800,
+      missing: DRIFT.missing.length + 1, extra: DRIFT.extra.length + 1, changed: DRIFT.changed.length + 1,
+    });
+
     const stopped = await worker.stop('SIGTERM');
     expect(stopped.code, describeResult(stopped)).toBe(0);
+  });
+});
+
+describe('rowsync reconcile --workers 0 while no worker is connected', () => {
+  it('says so, prints progress lines before anything is planned, and finishes once a worker comes', async () => {
+    const reconcile = startCli(['reconcile', '--config', fixture.configFile, '--pipeline', 'p', '--dry-run', '--workers', '0', '--json'], { timeoutMs: 90_000 });
+    await reconcile.waitForOutput(/^no rowsync worker is connected \(Redis prefix [^)]+\): the run waits until one is; start one with: rowsync worker --config \S+$/m);
+    // Not a terminal: a line every 10 s, the first one while no chunk is planned yet.
+    await reconcile.waitForOutput(/^reconcile: no chunk planned yet, chunks 0\/0, tables 0\/0/m, 20_000);
+    const worker = startCli(['worker', '--config', fixture.configFile]);
+    const result = await reconcile.exited;
+    expect(result.code, describeResult(result)).toBe(0);
+    expect(parseJsonOutput<RunReport>(result).status).toBe('completed');
+    expect((await worker.stop('SIGTERM')).code).toBe(0);
   });
 });
 

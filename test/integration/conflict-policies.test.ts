@@ -73,6 +73,7 @@ describe.each(ENGINE_PAIRS)('conflict policies %s -> %s', (sourceEngine, targetE
     await writeFile(path.join(resolverDir, 'items-resolver.mjs'), RESOLVER);
     await writeFile(path.join(resolverDir, 'no-default.mjs'), NO_DEFAULT_EXPORT);
     await writeFile(path.join(resolverDir, 'typo-resolver.mjs'), TYPO_RESOLVER);
+    await writeFile(path.join(resolverDir, 'broken-resolver.mjs'), 'export default function resolve( {\n');
   });
 
   afterAll(async () => {
@@ -228,6 +229,24 @@ describe.each(ENGINE_PAIRS)('conflict policies %s -> %s', (sourceEngine, targetE
       for (const job of outcome.stuck) expect(job.reason).toMatch(/reconcile\.resolvers\.items\b.*default export/);
       expect(await targetItems(harness.target, pair)).toEqual(TARGET_ITEMS);
     });
+  });
+
+  it('a resolver module that cannot be loaded fails its jobs at once (no retry can fix it), naming the field and the cause', async () => {
+    for (const [tag, module] of [['br', 'broken-resolver.mjs'], ['nf', 'no-such-resolver.mjs']] as const) {
+      const resolver = path.join(resolverDir, module);
+      await withPipeline(tag, { conflict: 'custom', resolvers: { items: resolver } }, async (harness, pair) => {
+        const outcome = await harness.run();
+        if (outcome.kind !== 'stuck') throw new Error(`expected a stuck run, got ${JSON.stringify(outcome)}`);
+        expect(outcome.stuck.length).toBeGreaterThan(0);
+        for (const job of outcome.stuck) {
+          // The cause follows (the wording is the module loader's: Node's, or vitest's here).
+          expect(job.reason).toMatch(new RegExp(`reconcile\\.resolvers\\.items: cannot load \\S*${module.replace('.', '\\.')}: .+`));
+          // One attempt, not reconcile.attempts of them.
+          expect(job.attemptsMade).toBe(1);
+        }
+        expect(await targetItems(harness.target, pair)).toEqual(TARGET_ITEMS);
+      });
+    }
   });
 
   it('a resolver decision that is neither a keyword nor a row object fails its batch and writes nothing of it', async () => {

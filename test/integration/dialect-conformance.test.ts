@@ -4,7 +4,7 @@
  * select the same rows on both sides, and upsert + fetch round-trip every value exactly.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChecksumAccumulator, rowHash, sameChecksum, sameValue, keyIdentity } from '../../src/dialect/canonical.js';
+import { canonicalToken, ChecksumAccumulator, checksumOfRows, rowHash, sameChecksum, sameValue, keyIdentity } from '../../src/dialect/canonical.js';
 import type { Database } from '../../src/dialect/dialect.js';
 import { buildTablePair, type TablePair } from '../../src/dialect/table-pair.js';
 import type { BucketChecksum, Engine, KeyRange, PortableValue, Row, TableShape } from '../../src/dialect/types.js';
@@ -118,6 +118,50 @@ function referenceBuckets(shape: TableShape, rows: readonly Row[], width: number
     .map(([bucket, accumulator]) => ({ bucket: bucket.toString(), ...accumulator.result() }));
 }
 
+/**
+ * Engines that sum their own row hash for a same-engine pair (`sameEngineChecksum`, every column
+ * hashed in SQL) instead of the canonical MD5, with that hash of canonical texts computed by the
+ * engine itself: the reference those sums must match. MySQL/MariaDB keep MD5 (no cheaper hash as strong).
+ */
+const NATIVE_ROW_HASH: Record<Engine, ((database: Database, texts: readonly string[]) => Promise<bigint[]>) | undefined> = {
+  mysql: undefined,
+  postgres: async (database, texts) =>
+    (
+      await database.execute(
+        `SELECT hashtextextended(t COLLATE "C", 0)::text AS h FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n`,
+        [texts],
+      )
+    ).map((row) => BigInt(String(row.h))),
+};
+
+function usesNativeSums(database: Database, shape: TableShape): boolean {
+  return Boolean(shape.sameEngineChecksum) && NATIVE_ROW_HASH[database.engine] !== undefined && shape.columns.every((column) => column.hashSite === 'sql');
+}
+
+/** The canonical text of a row whose columns are all hashed in SQL (what the MD5 or the native hash is taken of). */
+function canonicalRowText(shape: TableShape, row: Row): string {
+  return shape.columns.map((column, index) => canonicalToken(column.kind, row[index] ?? null)).join('');
+}
+
+/**
+ * The bucket checksums `database` must return for `rows` of `shape`: `referenceBuckets`, or with the
+ * engine's native row hashes (computed by the engine from the canonical texts built here) when the
+ * shape uses them.
+ */
+async function expectedBuckets(database: Database, shape: TableShape, rows: readonly Row[], width: number): Promise<BucketChecksum[]> {
+  if (!usesNativeSums(database, shape)) return referenceBuckets(shape, rows, width);
+  const hashes = await NATIVE_ROW_HASH[database.engine]!(database, rows.map((row) => canonicalRowText(shape, row)));
+  const buckets = new Map<bigint, { count: number; sum: bigint }>();
+  rows.forEach((row, index) => {
+    const bucket = BigInt(String(row[shape.keyIndexes[0]!])) / BigInt(width);
+    const entry = buckets.get(bucket) ?? { count: 0, sum: 0n };
+    buckets.set(bucket, { count: entry.count + 1, sum: entry.sum + hashes[index]! });
+  });
+  return [...buckets.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([bucket, { count, sum }]) => ({ bucket: bucket.toString(), count, sum: sum.toString() }));
+}
+
 /** Buckets whose count or sum differ, or that only one side has. */
 function differingBuckets(a: readonly BucketChecksum[], b: readonly BucketChecksum[]): string[] {
   const key = (bucket: BucketChecksum) => `${bucket.bucket}:${bucket.count}:${bucket.sum}`;
@@ -166,6 +210,9 @@ describe.each(ENGINE_PAIRS)('dialect conformance %s -> %s', (sourceEngine, targe
       c_longtext: 'text', c_blob: 'binary', c_date: 'date', c_dt: 'datetime', c_ts: 'datetime', c_time: 'time',
       c_json: 'json', c_uuid: sourceEngine === targetEngine && sourceEngine === 'mysql' ? 'text' : 'uuid',
     });
+    // The same declared types on both sides: a same-engine pair may hash natively, a cross-engine one never.
+    expect(Boolean(pair.source.sameEngineChecksum)).toBe(sourceEngine === targetEngine);
+    expect(Boolean(pair.target.sameEngineChecksum)).toBe(sourceEngine === targetEngine);
   });
 
   it('round-trips every value exactly through upsert + fetch', async () => {
@@ -467,7 +514,7 @@ describe.each(ENGINE_PAIRS)('bucket checksums %s -> %s', (sourceEngine, targetEn
       for (const width of [1, 7, 10]) {
         const label = `${JSON.stringify(range)} width ${width}`;
         const buckets = await source.checksumBuckets(pair.source, range, width);
-        expect(buckets, label).toEqual(referenceBuckets(pair.source, rows, width));
+        expect(buckets, label).toEqual(await expectedBuckets(source, pair.source, rows, width));
         expect(await target.checksumBuckets(pair.target, range, width), label).toEqual(buckets);
       }
     }
@@ -515,7 +562,7 @@ describe.each(ENGINE_PAIRS)('bucket checksums %s -> %s', (sourceEngine, targetEn
     expect(rows).toHaveLength(BIG_KEYS.length);
     for (const width of [1, 7, 1000, 2 ** 53 - 1]) {
       const buckets = await source.checksumBuckets(pair.source, ALL, width);
-      expect(buckets, `width ${width}`).toEqual(referenceBuckets(pair.source, rows, width));
+      expect(buckets, `width ${width}`).toEqual(await expectedBuckets(source, pair.source, rows, width));
       expect(await target.checksumBuckets(pair.target, ALL, width), `width ${width}`).toEqual(buckets);
     }
     const buckets = await target.checksumBuckets(pair.target, { lower: ['9007199254740992'] }, 7);
@@ -526,5 +573,136 @@ describe.each(ENGINE_PAIRS)('bucket checksums %s -> %s', (sourceEngine, targetEn
     const pair = await pairFor('text_keys');
     await expect(source.checksumBuckets(pair.source, ALL, 10)).rejects.toThrow(/not a single integer column/);
     await expect(target.checksumBuckets(pair.target, ALL, 10)).rejects.toThrow(/not a single integer column/);
+  });
+});
+
+/** Every column hashed in SQL, so a same-engine pair of these tables may sum native row hashes. */
+const NATIVE_DDL: Record<Engine, (table: string, textType?: string) => string> = {
+  mysql: (table, textType = 'VARCHAR(50)') =>
+    `CREATE TABLE \`${table}\` (id BIGINT NOT NULL PRIMARY KEY, c_int INT NULL, c_text ${textType} NULL, c_dec DECIMAL(12,2) NULL, ` +
+    'c_dt DATETIME(6) NULL, c_bool TINYINT(1) NULL, c_note TEXT NULL)',
+  postgres: (table, textType = 'varchar(50)') =>
+    `CREATE TABLE "${table}" (id bigint PRIMARY KEY, c_int integer, c_text ${textType}, c_dec numeric(12,2), ` +
+    'c_dt timestamp(6), c_bool boolean, c_note text)',
+};
+/** A wider text column on the target: no longer the same types, so the pair keeps the canonical MD5. */
+const WIDER_TEXT: Record<Engine, string> = { mysql: 'VARCHAR(60)', postgres: 'varchar(60)' };
+
+const NATIVE_ROWS: readonly Row[] = Array.from({ length: 40 }, (_, index): Row => {
+  const id = index + 1;
+  return [
+    id, id % 9 === 0 ? null : id * 7 - 100, id % 7 === 0 ? '' : `text ${id}${id % 5 === 0 ? ' é😀' : ''}`, `${id}.${String(id % 100).padStart(2, '0')}`,
+    `2024-03-${String((id % 28) + 1).padStart(2, '0')} 10:00:00.${String(id * 1111).padStart(6, '0')}`, id % 2 === 0, id % 3 === 0 ? null : `note|${id}`,
+  ];
+});
+
+describe.each(ENGINE_PAIRS.filter(([a, b]) => a === b))('same-engine checksums %s -> %s', (sourceEngine, targetEngine) => {
+  const tag = `${sourceEngine.slice(0, 2)}${targetEngine.slice(0, 2)}`;
+  let source: Database;
+  let target: Database;
+  let pair: TablePair;
+
+  beforeAll(async () => {
+    source = await openScratch(sourceEngine, `native_${tag}_src`, 'src');
+    target = await openScratch(targetEngine, `native_${tag}_dst`, 'dst');
+    await source.execute(NATIVE_DDL[sourceEngine]('t'));
+    await target.execute(NATIVE_DDL[targetEngine]('t'));
+    await target.execute(NATIVE_DDL[targetEngine]('t_wider', WIDER_TEXT[targetEngine]));
+    pair = buildTablePair(source, await source.describeTable('t'), target, await target.describeTable('t'));
+    await source.applyChanges(pair.source, { upserts: [...NATIVE_ROWS], deletes: [] });
+    await target.applyChanges(pair.target, { upserts: [...NATIVE_ROWS], deletes: [] });
+  });
+
+  afterAll(async () => {
+    await source?.close();
+    await target?.close();
+    await dropScratch(sourceEngine, `native_${tag}_src`);
+    await dropScratch(targetEngine, `native_${tag}_dst`);
+  });
+
+  it('are chosen only when every column has the same type on both sides', async () => {
+    expect(pair.source.sameEngineChecksum).toBe(true);
+    expect(pair.target.sameEngineChecksum).toBe(true);
+    const wider = buildTablePair(source, await source.describeTable('t'), target, await target.describeTable('t_wider'));
+    expect(wider.source.sameEngineChecksum).toBeUndefined();
+    expect(wider.target.sameEngineChecksum).toBeUndefined();
+    await target.applyChanges(wider.target, { upserts: [...NATIVE_ROWS], deletes: [] });
+    // Canonical MD5 sums then, on both sides: equal to each other and to the reference computed here.
+    const reference = checksumOfRows(wider.source, NATIVE_ROWS);
+    expect(await source.checksumRange(wider.source, ALL)).toEqual(reference);
+    expect(await target.checksumRange(wider.target, ALL)).toEqual(reference);
+  });
+
+  it('are equal for equal data, per range and per bucket, equal to the engine reference, buckets adding up', async () => {
+    const rows = await source.fetchRange(pair.source, ALL, 100);
+    expect(rows).toHaveLength(NATIVE_ROWS.length);
+    const native = usesNativeSums(source, pair.source);
+    for (const width of [1, 7, 64]) {
+      const buckets = await source.checksumBuckets(pair.source, ALL, width);
+      expect(buckets, `width ${width}`).toEqual(await expectedBuckets(source, pair.source, rows, width));
+      expect(await target.checksumBuckets(pair.target, ALL, width), `width ${width}`).toEqual(buckets);
+      expect(totalOf(buckets)).toEqual(await source.checksumRange(pair.source, ALL));
+    }
+    for (const range of [ALL, { lower: [5], upper: [23] }, { lower: [41] }] as const) {
+      expect(await target.checksumRange(pair.target, range), JSON.stringify(range)).toEqual(await source.checksumRange(pair.source, range));
+    }
+    // An engine that hashes natively really does: its sums are not the canonical MD5 ones.
+    expect(sameChecksum(await source.checksumRange(pair.source, ALL), checksumOfRows(pair.source, rows))).toBe(!native);
+  });
+
+  it('leave rowHashes the canonical MD5 (Node and the bidirectional baseline compare with it)', async () => {
+    const rows = await source.fetchRange(pair.source, ALL, 100);
+    const reference = rows.map((row) => rowHash(pair.source, row));
+    expect((await source.rowHashes(pair.source, ALL, 100)).map((entry) => entry.hash)).toEqual(reference);
+    expect((await target.rowHashes(pair.target, ALL, 100)).map((entry) => entry.hash)).toEqual(reference);
+  });
+
+  /** Applies `change` to the target, checks the range and the given buckets differ from the source, undoes it. */
+  async function expectDetected(label: string, change: { upserts: Row[]; deletes: Row[] }, width: number, buckets: readonly string[]): Promise<void> {
+    const before = await source.checksumRange(pair.source, ALL);
+    const bucketsBefore = await source.checksumBuckets(pair.source, ALL, width);
+    const originals = NATIVE_ROWS.filter((row) => [...change.upserts, ...change.deletes].some((changed) => changed[0] === row[0]));
+    await target.applyChanges(pair.target, change);
+    try {
+      expect(sameChecksum(await target.checksumRange(pair.target, ALL), before), label).toBe(false);
+      expect(differingBuckets(bucketsBefore, await target.checksumBuckets(pair.target, ALL, width)), label).toEqual([...buckets]);
+    } finally {
+      const inserted = change.upserts.filter((row) => !NATIVE_ROWS.some((original) => original[0] === row[0])).map((row) => [row[0]!]);
+      await target.applyChanges(pair.target, { upserts: originals, deletes: inserted });
+    }
+    expect(await target.checksumRange(pair.target, ALL), `${label} undone`).toEqual(before);
+  }
+
+  const row = (id: number) => NATIVE_ROWS[id - 1]!;
+  const withValue = (id: number, column: number, value: PortableValue): Row => row(id).map((old, index) => (index === column ? value : old));
+
+  it.each([
+    ['int +1', 2, 1, -85],
+    ['int to NULL', 2, 1, null],
+    ['case', 3, 2, 'TEXT 3'],
+    ['trailing space', 3, 2, 'text 3 '],
+    ['empty string to NULL', 7, 2, null],
+    ['NULL to empty string', 3, 6, ''],
+    ['separator appended to text', 4, 6, 'note|4|'],
+    ['decimal +0.01', 10, 3, '10.11'],
+    ['microsecond', 11, 4, '2024-03-12 10:00:00.012222'],
+    ['boolean flip', 12, 5, false],
+    ['emoji', 5, 2, 'text 5 é😁'],
+  ] as const)('detect a single change: %s', async (label, id, column, value) => {
+    await expectDetected(label, { upserts: [withValue(id, column, value)], deletes: [] }, 8, [String(Math.trunc(id / 8))]);
+  });
+
+  it('detect a deleted and an inserted row', async () => {
+    await expectDetected('delete', { upserts: [], deletes: [[17]] }, 8, ['2']);
+    await expectDetected('insert', { upserts: [[41, 1, 'x', '1.00', '2024-01-01 00:00:00.000000', true, null]], deletes: [] }, 8, ['5']);
+  });
+
+  it('do not cancel two equal changes, nor values swapped between rows, in one bucket', async () => {
+    // The same change on two rows of one bucket (pt-table-sync's CRC32 + BIT_XOR cancels these).
+    await expectDetected('price +0.01 on 17 and 18', { upserts: [withValue(17, 3, '17.18'), withValue(18, 3, '18.19')], deletes: [] }, 8, ['2']);
+    await expectDetected('flag flipped on 17 and 19', { upserts: [withValue(17, 5, true), withValue(19, 5, true)], deletes: [] }, 8, ['2']);
+    // Two rows exchanging a value: a sum of per-column hashes would cancel this exactly.
+    await expectDetected('c_int swapped between 17 and 20', { upserts: [withValue(17, 1, row(20)[1]!), withValue(20, 1, row(17)[1]!)], deletes: [] }, 8, ['2']);
+    await expectDetected('c_text swapped between 17 and 20', { upserts: [withValue(17, 2, row(20)[2]!), withValue(20, 2, row(17)[2]!)], deletes: [] }, 8, ['2']);
   });
 });

@@ -345,9 +345,12 @@ describe('binlog source: DDL', () => {
     const recorder = new Recorder();
     const stream = await source.start(await source.currentPosition(), recorder);
     try {
+      await run(['INSERT INTO ddl_a VALUES (1, 1)', 'TRUNCATE TABLE ddl_a']);
+      // The reader decodes the INSERT by the table as it is when the event arrives: had the ALTER
+      // below run first (a reader lagging on a loaded machine), the INSERT would rightly come out as
+      // a reconcile of ddl_a rather than its key. Wait for it before altering the table.
+      await waitFor('the insert and the truncate', () => recorder.transactions.length >= 2);
       await run([
-        'INSERT INTO ddl_a VALUES (1, 1)',
-        'TRUNCATE TABLE ddl_a',
         '/* why */ ALTER TABLE `ddl_a` ADD COLUMN extra VARCHAR(5) FIRST',
         "INSERT INTO ddl_a VALUES ('e', 2, 2)",
         `ALTER TABLE ${NAMESPACE}.ddl_b DROP PRIMARY KEY, ADD PRIMARY KEY (y, x)`,

@@ -16,7 +16,7 @@ import type { Engine } from '../../src/dialect/types.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { Runtime } from '../../jobs/runtime.js';
 import { seedOrders, type Tables } from './orders-fixture.js';
-import { dropScratch, openScratch, scratchUrl } from './scratch.js';
+import { deleteRedisKeys, dropScratch, openScratch, scanRedisKeys, scratchUrl } from './scratch.js';
 import { testServers } from './servers.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -162,6 +162,9 @@ function childEnv(overrides: Readonly<Record<string, string | undefined>> = {}):
   delete env.ROWSYNC_CONFIG;
   delete env.ROWSYNC_BOARD_USER;
   delete env.ROWSYNC_BOARD_PASSWORD;
+  // Every long-running process serves /metrics; on any free port, so that the processes of parallel
+  // test files never contend for the default one.
+  env.ROWSYNC_METRICS_PORT = '0';
   for (const [name, value] of Object.entries(overrides)) {
     if (value === undefined) delete env[name];
     else env[name] = value;
@@ -325,20 +328,12 @@ export async function createCliFixture(options: {
   };
 }
 
-/** Redis keys matching a pattern (SCAN, not KEYS: the test Redis is shared by parallel files). */
+/** Redis keys matching a pattern (SCAN, not KEYS: the test Redis is shared by parallel files; every master of a cluster). */
 export async function scanKeys(runtime: Runtime, pattern: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await runtime.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== '0');
-  return keys;
+  return scanRedisKeys(runtime.redis, pattern);
 }
 
 /** Removes what obliterate leaves (run progress hashes, semaphores, queue meta of other prefixes). */
 export async function deleteKeys(runtime: Runtime, pattern: string): Promise<void> {
-  const keys = await scanKeys(runtime, pattern);
-  for (let start = 0; start < keys.length; start += 500) await runtime.redis.del(...keys.slice(start, start + 500));
+  await deleteRedisKeys(runtime.redis, pattern);
 }

@@ -36,13 +36,15 @@ export async function createHarness(options: {
   readonly connections?: Record<string, unknown>;
   /** More pipeline keys (`cdc`, the write policy...). */
   readonly pipeline?: Record<string, unknown>;
+  /** The test Redis by default; `cluster` (startup nodes) runs on a Redis Cluster, under a hash-tagged prefix. */
+  readonly redis?: { readonly cluster?: readonly string[]; readonly prefix?: string };
 }): Promise<Harness> {
   const sourceNamespace = `${options.tag}_src`;
   const targetNamespace = `${options.tag}_dst`;
   const source = await openScratch(options.sourceEngine, sourceNamespace, 'src');
   const target = await openScratch(options.targetEngine, targetNamespace, 'dst');
   const config = parseConfig({
-    redis: { url: testServers().redisUrl, prefix: `t-${options.tag}-${randomBytes(3).toString('hex')}` },
+    redis: redisSection(options.tag, options.redis),
     connections: {
       src: scratchUrl(options.sourceEngine, sourceNamespace),
       dst: scratchUrl(options.targetEngine, targetNamespace),
@@ -90,9 +92,16 @@ export async function createHarness(options: {
       await runtime.close();
       await source.close();
       await target.close();
-      await deleteRedisPrefix(config.redis.prefix);
+      await deleteRedisPrefix(config.redis.prefix, config.redis);
       await dropScratch(options.sourceEngine, sourceNamespace);
       await dropScratch(options.targetEngine, targetNamespace);
     },
   };
+}
+
+/** The harness's `redis` config: its own prefix on the test Redis, or on a cluster with a hash tag. */
+function redisSection(tag: string, redis: { readonly cluster?: readonly string[]; readonly prefix?: string } = {}): Record<string, unknown> {
+  const unique = `t-${tag}-${randomBytes(3).toString('hex')}`;
+  if (redis.cluster) return { cluster: [...redis.cluster], prefix: redis.prefix ?? `{${unique}}` };
+  return { url: testServers().redisUrl, prefix: redis.prefix ?? unique };
 }

@@ -33,6 +33,13 @@ export class MemoryDatabase implements Database {
   async execute(): Promise<never> {
     throw new Error('not used');
   }
+  async checkFilter(): Promise<void> {}
+  async readLoad(): Promise<never> {
+    throw new Error('not used');
+  }
+  async readReplicaLag(): Promise<never> {
+    throw new Error('not used');
+  }
   async close(): Promise<void> {}
   async recordConflicts(): Promise<never> {
     throw new Error('not used: syncKeys takes its own recordConflicts');

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { createRedisClient, redisMasters, type RedisClient, type RedisConnectionSettings } from '../../src/coordination/redis-client.js';
 import { createDatabase } from '../../src/dialect/create-database.js';
 import type { Database } from '../../src/dialect/dialect.js';
 import type { Engine } from '../../src/dialect/types.js';
@@ -62,19 +62,54 @@ async function withAdmin<T>(engine: Engine, work: (admin: Database) => Promise<T
   }
 }
 
-/** Deletes every key under a Redis prefix (SCAN, not KEYS: parallel test files share the server). */
-export async function deleteRedisPrefix(prefix: string): Promise<void> {
-  const redis = new Redis(testServers().redisUrl, { maxRetriesPerRequest: 3 });
+/**
+ * Deletes every key under a Redis prefix (SCAN, not KEYS: parallel test files share the server),
+ * on the test Redis or on the server or cluster `settings` name.
+ */
+export async function deleteRedisPrefix(prefix: string, settings: RedisConnectionSettings = { url: testServers().redisUrl }): Promise<void> {
+  const redis = createRedisClient(settings, { maxRetriesPerRequest: 3 });
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    await deleteRedisKeys(redis, `${prefix}:*`);
   } finally {
     await redis.quit();
   }
+}
+
+/**
+ * Keys matching a SCAN pattern, on the one server or on every master of a cluster (SCAN on a
+ * cluster connection would ask one node, which only holds its own slots' keys).
+ */
+export async function scanRedisKeys(redis: RedisClient, pattern: string): Promise<string[]> {
+  const perMaster = await Promise.all((await mastersOf(redis)).map((node) => scanNode(node, pattern)));
+  return perMaster.flat();
+}
+
+/** Deletes the keys matching a SCAN pattern, each on its own master (a cluster's DEL takes keys of one slot only). */
+export async function deleteRedisKeys(redis: RedisClient, pattern: string): Promise<void> {
+  for (const node of await mastersOf(redis)) {
+    const keys = await scanNode(node, pattern);
+    for (let start = 0; start < keys.length; start += 500) {
+      const pipeline = node.pipeline();
+      for (const key of keys.slice(start, start + 500)) pipeline.del(key);
+      await pipeline.exec();
+    }
+  }
+}
+
+async function mastersOf(redis: RedisClient) {
+  await redis.ping(); // a cluster knows its masters once connected
+  return redisMasters(redis);
+}
+
+async function scanNode(node: ReturnType<typeof redisMasters>[number], pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  return keys;
 }
 
 /** Runs DDL written for each engine (a `Record` so a test cannot forget one). */

@@ -6,6 +6,8 @@ export interface TestServers {
   redisUrl: string;
   mysqlUrl: string;
   postgresUrl: string;
+  /** Startup nodes of the three-master Redis Cluster (`scripts/services.sh start-cluster`). */
+  redisClusterNodes: string[];
 }
 
 function port(name: string, fallback: number): number {
@@ -24,6 +26,9 @@ export function testServers(): TestServers {
     postgresUrl:
       env.ROWSYNC_TEST_POSTGRES_URL ||
       `postgres://rowsync:rowsync@127.0.0.1:${port('ROWSYNC_PG_PORT', 15432)}/rowsync`,
+    redisClusterNodes: env.ROWSYNC_TEST_REDIS_CLUSTER_NODES
+      ? env.ROWSYNC_TEST_REDIS_CLUSTER_NODES.split(',').map((node) => node.trim()).filter(Boolean)
+      : [0, 1, 2].map((offset) => `redis://127.0.0.1:${port('ROWSYNC_REDIS_CLUSTER_PORT', 17001) + offset}`),
   };
 }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { jobLogContext, withLogContext } from '../../src/logging/log-context.js';
 import { createLogger, prettyLine, redactSecrets } from '../../src/logging/logger.js';
 
 const SECRET = 'Sup3r-S3cret-pw-7731';
@@ -56,5 +57,28 @@ describe('createLogger', () => {
 
   it('passes a non-JSON line through the pretty format unchanged', () => {
     expect(prettyLine('plain text\n')).toBe('plain text');
+  });
+});
+
+describe('job log context', () => {
+  it("puts the running job's run id, pipeline, table, target and chunk on every line it writes, across awaits", async () => {
+    const sink = capture();
+    const logger = createLogger({ level: 'info', format: 'json', destination: sink });
+    const payload = { runId: 'p.1', pipeline: 'p', table: 'orders', target: 'dst', index: 7, range: {}, dryRun: false };
+    await withLogContext(jobLogContext('reconcile-chunk', 'job-1', payload), async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      logger.warn('deep inside the job');
+    });
+    logger.info('outside any job');
+    expect(JSON.parse(sink.lines[0]!)).toMatchObject({
+      msg: 'deep inside the job', queue: 'reconcile-chunk', jobId: 'job-1', runId: 'p.1', pipeline: 'p', table: 'orders', target: 'dst', chunk: 7,
+    });
+    expect(JSON.parse(sink.lines[1]!)).not.toHaveProperty('runId');
+  });
+
+  it('names a CDC batch by its sequence number and part', () => {
+    expect(jobLogContext('cdc-batch', 'b', { pipeline: 'p', target: 'dst', seq: 12, part: 0, from: 'src' })).toEqual({
+      queue: 'cdc-batch', jobId: 'b', pipeline: 'p', target: 'dst', batch: '12.0',
+    });
   });
 });

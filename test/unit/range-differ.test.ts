@@ -56,7 +56,7 @@ describe('diffRange', () => {
     const { source, target } = sides(table(3000), table(3000));
     const { differences, stats } = await diffRange(source, target, {}, { mode: 'checksum' });
     expect(differences).toEqual({ missing: [], extra: [], changed: [] });
-    expect(stats).toEqual({ sourceRows: 3000, targetRows: 3000, checksums: 1, fetchedRows: 0 });
+    expect(stats).toEqual({ sourceRows: 3000, targetRows: 3000, checksums: 1, fetchedRows: 0, scanMs: expect.any(Number) });
   });
 
   it('bisects a target-only region by the target keys', async () => {
@@ -98,7 +98,7 @@ describe('diffRange over a bounded single integer key (bucket checksums)', () =>
     const [sourceSpies] = [spies(source), spies(target)];
     const { differences, stats } = await diffRange(source, target, { lower: [1], upper: [3001] }, { mode: 'checksum' });
     expect(differences).toEqual({ missing: [], extra: [], changed: [] });
-    expect(stats).toMatchObject({ checksums: 1, fetchedRows: 0 });
+    expect(stats).toMatchObject({ checksums: 1, fetchedRows: 0, scanMs: expect.any(Number) });
     expect(sourceSpies.checksumRange).toHaveBeenCalledTimes(1);
     expect(sourceSpies.checksumBuckets).not.toHaveBeenCalled();
   });
@@ -135,7 +135,7 @@ describe('diffRange over a bounded single integer key (bucket checksums)', () =>
     const { source, target } = sides(rowsOf(keys), rowsOf(keys));
     const { differences, stats } = await diffRange(source, target, { lower: [1], upper: [3001] }, { mode: 'checksum' });
     expect(differences).toEqual({ missing: [], extra: [], changed: [] });
-    expect(stats).toEqual({ sourceRows: 3000, targetRows: 3000, checksums: 1, fetchedRows: 0 });
+    expect(stats).toEqual({ sourceRows: 3000, targetRows: 3000, checksums: 1, fetchedRows: 0, scanMs: expect.any(Number) });
   });
 
   it('maps buckets back to exact key intervals around zero and at the range edges', async () => {
@@ -173,7 +173,7 @@ describe('diffRange over a bounded single integer key (bucket checksums)', () =>
     const targetSpies = spies(target);
     const { differences, stats } = await diffRange(source, target, { lower: [1], upper: [2001] }, { mode: 'checksum', direct: true });
     expect(differences.changed).toHaveLength(2000);
-    expect(stats).toEqual({ sourceRows: 2000, targetRows: 2000, checksums: 1, fetchedRows: 4000 });
+    expect(stats).toEqual({ sourceRows: 2000, targetRows: 2000, checksums: 1, fetchedRows: 4000, scanMs: expect.any(Number) });
     expect(targetSpies.rowHashes).toHaveBeenCalledTimes(1);
   });
 

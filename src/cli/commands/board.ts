@@ -1,27 +1,31 @@
-import { BOARD_PASSWORD_ENV, BOARD_USER_ENV, startBoard } from '../../../workers/board.js';
-import { openRuntime, untilSignal, type GlobalOptions } from '../context.js';
+import { BOARD_PASSWORD_ENV, BOARD_USER_ENV } from '../../../workers/board.js';
+import { serveMetrics, type MetricsPortOption } from '../../metrics/serve-metrics.js';
+import { openApi, serveUntilSignal, type GlobalOptions } from '../context.js';
 
 export interface BoardCommandOptions extends GlobalOptions {
   readonly host?: string;
   readonly port?: number;
+  readonly metricsPort?: MetricsPortOption;
 }
 
-/** `rowsync board`: Bull Board over every rowsync queue, retries enabled. */
+/** `rowsync board`: Bull Board over every rowsync queue, retries enabled, and the overview page. */
 export async function boardCommand(options: BoardCommandOptions): Promise<number> {
-  const { runtime, config } = openRuntime(options, 'board');
+  const { rowsync, runtime, logger } = openApi(options, 'board');
+  let metrics: Awaited<ReturnType<typeof serveMetrics>>;
   try {
-    const board = await startBoard(runtime.queues, {
-      host: options.host ?? config.board.host,
-      port: options.port ?? config.board.port,
+    metrics = await serveMetrics(runtime, logger, options.metricsPort);
+    const board = await rowsync.startBoard({
+      ...(options.host !== undefined ? { host: options.host } : {}),
+      ...(options.port !== undefined ? { port: options.port } : {}),
       ...boardCredentials(),
     });
     process.stderr.write(`Bull Board on ${board.url}\n`);
-    await untilSignal();
-    await board.close();
+    process.stderr.write(`overview on ${board.overviewUrl}\n`);
+    return await serveUntilSignal(logger, () => board.stop());
   } finally {
-    await runtime.close();
+    await metrics?.close();
+    await rowsync.close();
   }
-  return 0;
 }
 
 export function boardCredentials(): { user?: string; password?: string } {

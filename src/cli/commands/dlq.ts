@@ -1,9 +1,5 @@
-import type { Job } from 'bullmq';
-import { reportCompletion, type DeadLetterPayload } from '../../../jobs/cdc-batch.job.js';
-import type { Runtime } from '../../../jobs/runtime.js';
-import { startWorkers } from '../../../workers/start-workers.js';
-import { ConfigError } from '../../errors/index.js';
-import { openRuntime, type GlobalOptions } from '../context.js';
+import type { DeadLetterFilter } from '../../api/dead-letters.js';
+import { openApi, type GlobalOptions } from '../context.js';
 
 export interface DlqOptions extends GlobalOptions {
   readonly pipeline?: string;
@@ -12,37 +8,15 @@ export interface DlqOptions extends GlobalOptions {
   readonly wait?: boolean;
 }
 
-/** The dead letters waiting for an operator (parked in the failed set), filtered by pipeline and id. */
-async function deadLetters(runtime: Runtime, options: DlqOptions): Promise<Job<DeadLetterPayload>[]> {
-  if (options.pipeline) runtime.pipeline(options.pipeline);
-  const jobs = (await runtime.queues.deadLetter.getJobs(['failed'], 0, -1)) as Job<DeadLetterPayload>[];
-  const chosen = jobs.filter(
-    (job) => job?.id && (!options.pipeline || job.data.pipeline === options.pipeline) && (!options.id || options.id.includes(job.id)),
-  );
-  const unknown = (options.id ?? []).filter((id) => !chosen.some((job) => job.id === id));
-  if (unknown.length > 0) throw new ConfigError(`--id: no dead letter ${unknown.join(', ')} (see rowsync dlq list)`, { subject: '--id' });
-  return chosen.sort((a, b) => a.timestamp - b.timestamp);
-}
-
-function describe(job: Job<DeadLetterPayload>) {
-  const data = job.data;
-  return {
-    id: job.id!,
-    pipeline: data.pipeline,
-    target: data.target,
-    keys: Object.fromEntries(data.tables.map(([table, keys]) => [table, keys.length])),
-    firstKeys: Object.fromEntries(data.tables.map(([table, keys]) => [table, keys.slice(0, 5)])),
-    error: job.failedReason || data.error,
-    deadLetteredAt: new Date(data.deadLetteredAt).toISOString(),
-    attempts: data.attempts,
-  };
+function filterOf(options: DlqOptions): DeadLetterFilter {
+  return { ...(options.pipeline ? { pipeline: options.pipeline } : {}), ...(options.id ? { ids: options.id } : {}) };
 }
 
 /** `rowsync dlq list`: every dead-lettered CDC batch with its target, keys and error. */
 export async function dlqListCommand(options: DlqOptions): Promise<number> {
-  const { runtime } = openRuntime(options, 'dlq');
+  const { rowsync } = openApi(options, 'dlq');
   try {
-    const letters = (await deadLetters(runtime, options)).map(describe);
+    const letters = await rowsync.deadLetters(filterOf(options));
     if (options.json) {
       process.stdout.write(`${JSON.stringify(letters)}\n`);
       return 0;
@@ -54,7 +28,7 @@ export async function dlqListCommand(options: DlqOptions): Promise<number> {
     }
     return 0;
   } finally {
-    await runtime.close();
+    await rowsync.close();
   }
 }
 
@@ -64,37 +38,18 @@ export async function dlqListCommand(options: DlqOptions): Promise<number> {
  * when some failed again (they are parked again with the new error).
  */
 export async function dlqRetryCommand(options: DlqOptions): Promise<number> {
-  const { runtime } = openRuntime(options, 'dlq');
+  const { rowsync } = openApi(options, 'dlq');
   try {
-    const letters = await deadLetters(runtime, options);
-    for (const job of letters) await job.retry('failed');
-    process.stderr.write(`retrying ${letters.length} dead letter(s)\n`);
-    if (options.wait === false || letters.length === 0) return 0;
-    const workers = await startWorkers(runtime, { table: 1, chunk: 1, apply: 1, cdc: 1 });
-    try {
-      const pending = new Set(letters.map((job) => job.id!));
-      let failed = 0;
-      while (pending.size > 0) {
-        for (const id of [...pending]) {
-          const state = await runtime.queues.deadLetter.getJobState(id);
-          if (state === 'completed' || state === 'failed' || state === 'unknown') {
-            pending.delete(id);
-            if (state === 'failed') {
-              failed += 1;
-              const job = await runtime.queues.deadLetter.getJob(id);
-              process.stderr.write(`${id}: failed again: ${job?.failedReason ?? 'unknown error'}\n`);
-            }
-          }
-        }
-        if (pending.size > 0) await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-      process.stderr.write(`${letters.length - failed} applied, ${failed} failed again\n`);
-      return failed > 0 ? 1 : 0;
-    } finally {
-      await workers.close();
-    }
+    const ids = await rowsync.requeueDeadLetters(filterOf(options));
+    process.stderr.write(`retrying ${ids.length} dead letter(s)\n`);
+    if (options.wait === false || ids.length === 0) return 0;
+    const { applied, failed } = await rowsync.awaitDeadLetters(ids, {
+      onFailedAgain: (id, reason) => process.stderr.write(`${id}: failed again: ${reason}\n`),
+    });
+    process.stderr.write(`${applied} applied, ${failed.length} failed again\n`);
+    return failed.length > 0 ? 1 : 0;
   } finally {
-    await runtime.close();
+    await rowsync.close();
   }
 }
 
@@ -103,16 +58,12 @@ export async function dlqRetryCommand(options: DlqOptions): Promise<number> {
  * a reader still waiting for them lets its checkpoint move on.
  */
 export async function dlqPurgeCommand(options: DlqOptions): Promise<number> {
-  const { runtime, config } = openRuntime(options, 'dlq');
+  const { rowsync } = openApi(options, 'dlq');
   try {
-    const letters = await deadLetters(runtime, options);
-    for (const job of letters) {
-      await reportCompletion(runtime.redis, config.redis.prefix, job.data, 'applied');
-      await job.remove();
-    }
-    process.stderr.write(`purged ${letters.length} dead letter(s); run a reconcile to repair their keys\n`);
+    const purged = await rowsync.purgeDeadLetters(filterOf(options));
+    process.stderr.write(`purged ${purged} dead letter(s); run a reconcile to repair their keys\n`);
     return 0;
   } finally {
-    await runtime.close();
+    await rowsync.close();
   }
 }

@@ -1,13 +1,13 @@
+import { writeFile } from 'node:fs/promises';
 import { ConfigError } from '../../errors/index.js';
 import { findPipeline } from '../../config/index.js';
-import { newRunId } from '../../../jobs/job-ids.js';
-import { enqueueRun } from '../../../jobs/reconcile-run.job.js';
-import type { Runtime } from '../../../jobs/runtime.js';
-import { startWorkers } from '../../../workers/start-workers.js';
-import { openRuntime, type GlobalOptions } from '../context.js';
+import type { Rowsync } from '../../api/rowsync.js';
+import { RunFailedError } from '../../api/run-failed-error.js';
+import { openApi, type GlobalOptions } from '../context.js';
 import { formatReport } from '../print-report.js';
 import { ProgressDisplay } from '../progress-display.js';
-import { watchRun, type RunOutcome } from '../run-monitor.js';
+import { EXIT } from '../exit-codes.js';
+import type { RunReport } from '../../reconcile/report.js';
 
 export interface ReconcileOptions extends GlobalOptions {
   readonly pipeline: string;
@@ -17,83 +17,177 @@ export interface ReconcileOptions extends GlobalOptions {
   readonly workers?: number;
   readonly wait?: boolean;
   readonly runId?: string;
+  /** Exit 3 (`EXIT.differences`) when the completed run found any difference. */
+  readonly failOnDiff?: boolean;
+  /** JSON lines of the differing keys to this file (`-`: stdout). */
+  readonly printKeys?: string;
+  readonly printLimit?: number;
 }
+
+/** `--print-limit` by default: enough to act on, bounded for a table that differs everywhere. */
+const DEFAULT_PRINT_LIMIT = 10_000;
 
 /** `rowsync reconcile`: enqueue a run, process it with in-process workers, wait and report. */
 export async function reconcileCommand(options: ReconcileOptions): Promise<number> {
-  const { config, runtime } = openRuntime(options, 'reconcile');
+  const { rowsync, config } = openApi(options, 'reconcile');
   try {
     const pipeline = findPipeline(config, options.pipeline);
-    if (options.table && pipeline.tables) {
-      const unknown = options.table.filter((table) => !pipeline.tables!.includes(table));
-      if (unknown.length > 0) {
-        throw new ConfigError(`--table: ${unknown.join(', ')} not in pipeline ${pipeline.name} (tables: ${pipeline.tables.join(', ')})`, {
-          subject: '--table',
-        });
-      }
+    if (options.failOnDiff && options.wait === false) {
+      throw new ConfigError('--fail-on-diff: needs the run to finish here (drop --no-wait)', { subject: '--fail-on-diff' });
     }
-    const runId = options.runId ?? newRunId(pipeline.name);
-    const added = await enqueueRun(runtime, {
-      runId,
-      pipeline: pipeline.name,
-      ...(options.table ? { tables: [...new Set(options.table)] } : {}),
+    if (options.printKeys !== undefined && options.wait === false) {
+      throw new ConfigError('--print-keys: needs the run to finish here (drop --no-wait)', { subject: '--print-keys' });
+    }
+    if (options.printKeys === '-' && options.json) {
+      throw new ConfigError('--print-keys -: stdout carries the --json report; name a file', { subject: '--print-keys' });
+    }
+    if (options.printLimit !== undefined && options.printKeys === undefined) {
+      throw new ConfigError('--print-limit: only with --print-keys', { subject: '--print-limit' });
+    }
+    if (options.printLimit === 0) throw new ConfigError('--print-limit: expected at least 1', { subject: '--print-limit' });
+    const { runId, added } = await rowsync.enqueueReconcile(pipeline.name, {
+      ...(options.table ? { tables: options.table } : {}),
       dryRun: Boolean(options.dryRun),
-      requestedAt: Date.now(),
+      ...(options.runId !== undefined ? { runId: options.runId } : {}),
+      ...(options.printKeys !== undefined ? { recordKeys: options.printLimit ?? DEFAULT_PRINT_LIMIT } : {}),
     });
     process.stderr.write(`${added ? 'enqueued' : 'already enqueued:'} run ${runId}\n`);
     if (options.wait === false) {
       if (options.json) process.stdout.write(`${JSON.stringify({ runId, pipeline: pipeline.name, status: 'waiting' })}\n`);
       return 0;
     }
-    return await processAndWait(runtime, runId, { ...options, ...(options.config ? { configFile: options.config } : {}) });
+    const code = await processAndWait(rowsync, runId, { ...options, ...(options.config ? { configFile: options.config } : {}) });
+    if (options.printKeys !== undefined) await printKeys(rowsync, runId, options.printKeys);
+    return code;
   } finally {
-    await runtime.close();
+    await rowsync.close();
   }
 }
 
-/** Runs in-process workers (unless `--workers 0`) until the run ends, then prints the outcome. */
-export async function processAndWait(runtime: Runtime, runId: string, options: { workers?: number; json?: boolean; configFile?: string }): Promise<number> {
-  const workerCount = options.workers ?? runtime.config.workers.concurrency.chunk;
-  const workers = workerCount > 0 ? await startWorkers(runtime, { chunk: workerCount }) : undefined;
-  const display = new ProgressDisplay(!options.json || process.stderr.isTTY);
-  let outcome: RunOutcome;
+/** Waits for the run (processing it with in-process workers unless `--workers 0`), showing progress, then prints the outcome. */
+export async function processAndWait(
+  rowsync: Rowsync,
+  runId: string,
+  options: { workers?: number; json?: boolean; configFile?: string; failOnDiff?: boolean; printKeys?: string },
+): Promise<number> {
+  // stderr, also with --json (its report goes to stdout): a bar on a terminal, else a line every 10 s.
+  const display = new ProgressDisplay(true);
+  const noWorkers = options.workers === 0 ? warnWhileNoWorker(rowsync, options.configFile) : undefined;
+  let report: RunReport;
   try {
-    outcome = await watchRun(runtime, runId, { onProgress: (counts) => display.update(counts) });
+    report = await rowsync.waitForRun(runId, {
+      ...(options.workers !== undefined ? { workers: options.workers } : {}),
+      onProgress: (counts) => display.update(counts),
+    });
+  } catch (error) {
+    if (!(error instanceof RunFailedError)) throw error;
+    return printFailure(error, options);
   } finally {
+    noWorkers?.stop();
     display.stop();
-    await workers?.close();
   }
-  return printOutcome(outcome, runId, options);
+  return printReport(report, runId, options);
 }
 
-function printOutcome(outcome: RunOutcome, runId: string, options: { json?: boolean; configFile?: string }): number {
-  switch (outcome.kind) {
-    case 'completed':
-      process.stdout.write(options.json ? `${JSON.stringify(outcome.report)}\n` : formatReport(outcome.report));
-      return 0;
+/** First look after this long (a worker may be connecting), then every 10 s. */
+const NO_WORKER_FIRST_CHECK_MS = 2000;
+const NO_WORKER_REPEAT_MS = 10_000;
+
+/**
+ * `--workers 0` leaves the run to `rowsync worker` processes: while none is connected, says so
+ * (every 10 s), instead of waiting silently.
+ */
+function warnWhileNoWorker(rowsync: Rowsync, configFile: string | undefined): { stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const check = async () => {
+    const workers = await rowsync.connectedWorkers().catch(() => undefined);
+    if (stopped) return;
+    if (workers === 0) {
+      process.stderr.write(
+        `no rowsync worker is connected (Redis prefix ${rowsync.config.redis.prefix}): the run waits until one is; ` +
+          `start one with: rowsync worker --config ${configFile ?? 'FILE'}\n`,
+      );
+    }
+    timer = setTimeout(() => void check(), NO_WORKER_REPEAT_MS);
+  };
+  timer = setTimeout(() => void check(), NO_WORKER_FIRST_CHECK_MS);
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
+function printReport(report: RunReport, runId: string, options: { json?: boolean; failOnDiff?: boolean; printKeys?: string }): number {
+  // `--print-keys -` keeps stdout for the key lines: the readable report goes to stderr then.
+  const out = options.printKeys === '-' ? process.stderr : process.stdout;
+  out.write(options.json ? `${JSON.stringify(report)}\n` : formatReport(report));
+  const differences = differencesFound(report);
+  if (options.failOnDiff && differences > 0) {
+    process.stderr.write(`run ${runId} found ${differences} differing row(s) (--fail-on-diff: exit ${EXIT.differences})\n`);
+    return EXIT.differences;
+  }
+  // A table that could not be reconciled (or, for a monitoring run, compared) fails the command:
+  // cron, CI and alerting must see it, not a plain success.
+  const unchecked = report.tables.filter((table) => table.errors.length > 0);
+  if (unchecked.length > 0) {
+    for (const table of unchecked) process.stderr.write(`error: ${table.table} -> ${table.target}: ${table.errors.join('; ')}\n`);
+    process.stderr.write(`run ${runId} completed with errors: ${unchecked.length} table(s) could not be reconciled (exit ${EXIT.failed})\n`);
+    return EXIT.failed;
+  }
+  return EXIT.ok;
+}
+
+function printFailure(error: RunFailedError, options: { json?: boolean; configFile?: string }): number {
+  const { runId } = error;
+  switch (error.outcome) {
     case 'stuck': {
       const retry = `rowsync retry --config ${options.configFile ?? 'FILE'} --run ${runId}`;
-      for (const job of outcome.stuck) {
+      for (const job of error.failedJobs) {
         // Queue and job id: what an operator looks for in Bull Board to retry this one job.
         process.stderr.write(`error: ${job.description} (queue ${job.queue}, job ${job.id}) failed after ${job.attemptsMade} attempt(s): ${job.reason}\n`);
       }
       process.stderr.write(
-        `run ${runId} is waiting for ${outcome.stuck.length} failed job(s). Fix the cause, then retry them from Bull Board ` +
+        `run ${runId} is waiting for ${error.failedJobs.length} failed job(s). Fix the cause, then retry them from Bull Board ` +
           `(rowsync board) or with: ${retry}\n`,
       );
-      if (options.json) process.stdout.write(`${JSON.stringify({ runId, status: 'failed', failedJobs: outcome.stuck })}\n`);
-      return 1;
+      if (options.json) process.stdout.write(`${JSON.stringify({ runId, status: 'failed', failedJobs: error.failedJobs })}\n`);
+      return EXIT.failed;
     }
     case 'failed':
-      process.stderr.write(`error: run ${runId} failed: ${outcome.reason}\n`);
-      if (options.json) process.stdout.write(`${JSON.stringify({ runId, status: 'failed', error: outcome.reason })}\n`);
-      return 1;
+      process.stderr.write(`error: run ${runId} failed: ${error.reason}\n`);
+      if (options.json) process.stdout.write(`${JSON.stringify({ runId, status: 'failed', error: error.reason })}\n`);
+      return EXIT.failed;
     case 'missing':
-      process.stderr.write(`error: run ${runId} is not in Redis (removed, or a different redis.prefix)\n`);
-      return 1;
+      process.stderr.write(`error: ${error.message}\n`);
+      return EXIT.failed;
     default: {
-      const unreachable: never = outcome;
+      const unreachable: never = error.outcome;
       throw new Error(`unknown outcome ${String(unreachable)}`);
     }
   }
+}
+
+/**
+ * Rows found different in a completed run: missing, extra and changed over every table and target
+ * (counted when compared, so a run that repaired them counts them too).
+ */
+export function differencesFound(report: RunReport): number {
+  return report.tables.reduce((total, table) => total + table.missing + table.extra + table.changed, 0);
+}
+
+/** Writes the run's recorded differing keys (`--print-keys`), and says on stderr when the limit cut the list. */
+async function printKeys(rowsync: Rowsync, runId: string, file: string): Promise<void> {
+  const { lines, found } = await rowsync.differingKeys(runId);
+  const text = lines.map((line) => `${line}\n`).join('');
+  if (file === '-') process.stdout.write(text);
+  else await writeFile(file, text);
+  const where = file === '-' ? 'stdout' : file;
+  process.stderr.write(
+    lines.length < found
+      ? `listed ${lines.length} of ${found} differing keys in ${where} (--print-limit ${lines.length})\n`
+      : `listed ${lines.length} differing key(s) in ${where}\n`,
+  );
 }

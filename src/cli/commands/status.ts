@@ -1,10 +1,4 @@
-import type { RunReport } from '../../reconcile/report.js';
-import { openRuntime, type GlobalOptions } from '../context.js';
-import type { Runtime } from '../../../jobs/runtime.js';
-import type { RunPayload } from '../../../jobs/reconcile-run.job.js';
-import type { DeadLetterPayload } from '../../../jobs/cdc-batch.job.js';
-import { readCdcStatus } from '../../../workers/cdc-readers.js';
-import { conflictStats } from '../../dialect/conflict-log.js';
+import { openApi, type GlobalOptions } from '../context.js';
 
 export interface StatusOptions extends GlobalOptions {
   readonly json?: boolean;
@@ -12,39 +6,9 @@ export interface StatusOptions extends GlobalOptions {
 
 /** `rowsync status`: queue counts, connected workers, current and recent runs. */
 export async function statusCommand(options: StatusOptions): Promise<number> {
-  const { runtime } = openRuntime(options, 'status');
+  const { rowsync } = openApi(options, 'status');
   try {
-    const queues = await Promise.all(
-      runtime.queues.all().map(async (queue) => ({
-        queue: queue.name,
-        counts: await queue.getJobCounts('active', 'waiting', 'waiting-children', 'delayed', 'failed', 'completed'),
-        workers: (await queue.getWorkers()).length,
-      })),
-    );
-    const runJobs = await runtime.queues.run.getJobs(['active', 'waiting', 'waiting-children', 'delayed', 'failed', 'completed'], 0, 49);
-    const runs = await Promise.all(
-      runJobs
-        .filter((job) => job?.id)
-        .sort((a, b) => b.timestamp - a.timestamp)
-        .slice(0, 20)
-        .map(async (job) => {
-          const data = job.data as RunPayload;
-          const report = job.returnvalue as RunReport | null;
-          return {
-            runId: job.id!,
-            pipeline: data.pipeline,
-            dryRun: data.dryRun,
-            state: await job.getState(),
-            enqueuedAt: new Date(job.timestamp).toISOString(),
-            progress: await runtime.progress.read(job.id!),
-            ...(report ? { durationMs: report.durationMs, tables: report.tables.length } : {}),
-            ...(job.failedReason ? { error: job.failedReason } : {}),
-          };
-        }),
-    );
-    const workers = Math.max(0, ...queues.map((entry) => entry.workers));
-    const cdc = await cdcStatus(runtime);
-    const conflicts = await conflictStatus(runtime);
+    const { workers, queues, runs, cdc, conflicts } = await rowsync.status();
     if (options.json) {
       process.stdout.write(`${JSON.stringify({ workers, queues, runs, cdc, conflicts })}\n`);
       return 0;
@@ -58,7 +22,9 @@ export async function statusCommand(options: StatusOptions): Promise<number> {
       const { progress } = run;
       lines.push(
         `  ${run.runId}  ${run.state}${run.dryRun ? ' (dry run)' : ''}  chunks ${progress.chunksDone}/${progress.chunksPlanned}, ` +
-          `rows ${progress.rowsCompared}, differences ${progress.differences}${run.error ? `, error: ${run.error}` : ''}`,
+          `rows ${progress.rowsCompared}, differences ${progress.differences}${run.error ? `, error: ${run.error}` : ''}` +
+          // Held back by reconcile.maxLoad / maxReplicaLag: say by what.
+          `${progress.waiting && run.state !== 'completed' && run.state !== 'failed' ? `, waiting: ${progress.waiting}` : ''}`,
       );
     }
     lines.push(cdc.length ? 'cdc (per pipeline and target):' : 'cdc: no reader has run');
@@ -80,35 +46,6 @@ export async function statusCommand(options: StatusOptions): Promise<number> {
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
   } finally {
-    await runtime.close();
+    await rowsync.close();
   }
-}
-
-/** Readers' published status with the dead letters waiting per target (from the dead-letter queue). */
-async function cdcStatus(runtime: Runtime) {
-  const letters = (await runtime.queues.deadLetter.getJobs(['failed', 'waiting', 'active'], 0, -1)).filter(Boolean);
-  const deadLetters = (pipeline: string, target: string) =>
-    letters.filter((job) => (job.data as DeadLetterPayload).pipeline === pipeline && (job.data as DeadLetterPayload).target === target).length;
-  return (await readCdcStatus(runtime.redis, runtime.config.redis.prefix)).map((status) => ({
-    ...status,
-    stale: status.state !== 'stopped' && Date.now() - status.updatedAt > 30_000,
-    targets: status.targets.map((target) => ({ ...target, deadLetters: deadLetters(status.pipeline, target.target) })),
-  }));
-}
-
-/**
- * Conflict statistics per pipeline and target (the log in each target database). A database that
- * cannot be reached is reported as such instead of failing the whole status.
- */
-async function conflictStatus(runtime: Runtime) {
-  const entries = runtime.config.pipelines.flatMap((pipeline) => pipeline.targets.map((target) => ({ pipeline: pipeline.name, target })));
-  return Promise.all(
-    entries.map(async ({ pipeline, target }) => {
-      try {
-        return { pipeline, target, stats: await conflictStats(runtime.database(target), pipeline, 5) };
-      } catch (error) {
-        return { pipeline, target, stats: { total: 0, pending: 0, byKind: {}, byTable: {}, byOutcome: {}, recent: [] }, error: (error as Error).message };
-      }
-    }),
-  );
 }

@@ -1,22 +1,22 @@
-import { startWorkers } from '../../../workers/start-workers.js';
-import { openRuntime, untilSignal, type GlobalOptions } from '../context.js';
+import { serveMetrics, type MetricsPortOption } from '../../metrics/serve-metrics.js';
+import { openApi, serveUntilSignal, type GlobalOptions } from '../context.js';
 
 export interface WorkerOptions extends GlobalOptions {
   readonly concurrency?: number;
+  readonly metricsPort?: MetricsPortOption;
 }
 
 /** `rowsync worker`: processes jobs until SIGTERM/SIGINT, then lets active jobs finish. */
 export async function workerCommand(options: WorkerOptions): Promise<number> {
-  const { runtime, logger } = openRuntime(options, 'worker');
-  const workers = await startWorkers(runtime, options.concurrency ? { chunk: options.concurrency } : {});
-  logger.info({ pid: process.pid, queues: workers.workers.length }, 'worker ready');
-  const signal = await untilSignal();
-  logger.info({ signal }, 'stopping: finishing active jobs');
-  // close() waits for active jobs; a second signal exits at once, and the jobs' locks expire so
-  // another worker picks them up within lockDuration + stalledInterval.
-  const forced = untilSignal().then(() => process.exit(130));
-  void forced;
-  await workers.close();
-  await runtime.close();
-  return 0;
+  const { rowsync, runtime, logger } = openApi(options, 'worker');
+  const metrics = await serveMetrics(runtime, logger, options.metricsPort);
+  const workers = await rowsync.startWorkers(options.concurrency ? { concurrency: options.concurrency } : {});
+  // One worker per queue.
+  logger.info({ pid: process.pid, queues: runtime.queues.all().length }, 'worker ready');
+  return serveUntilSignal(logger, async () => {
+    await workers.stop();
+    await metrics?.close();
+    // Jobs handed back at the shutdown bound: close() then does not wait for their queries.
+    await rowsync.close();
+  });
 }

@@ -10,13 +10,14 @@ import type { DatabaseOptions } from '../create-database.js';
 import { bucketKeyColumn, planConditionalWrite, rangeList, type Database } from '../dialect.js';
 import type {
   ApplyResult, BucketChecksum, ChangeSet, ConditionalApplyResult, ConflictRecord, Engine, ExpectedRow, KeyHash, KeyRange, KeyTuple,
-  RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
+  LoadReading, RangeChecksum, ReplicaLagReading, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
 } from '../types.js';
 import { mysqlConnectionSettings } from './mysql-connection-options.js';
+import { DatabaseError, SchemaError } from '../../errors/index.js';
 import { translateMysqlError, type ErrorContext } from './mysql-errors.js';
 import { describeTable, listTables, type ArrayQuery } from './mysql-introspector.js';
 import {
-  keyColumns, keysPredicate, orderByKey, quoteIdentifier, rangePredicate, readExpr, rowHashExpr, textLiteral, valueLiteral,
+  keyColumns, keysPredicate, orderByKey, quoteIdentifier, rangePredicate, readExpr, rowHashExpr, textLiteral, valueLiteral, withFilter,
 } from './mysql-sql.js';
 import { toPortable } from './mysql-values.js';
 
@@ -103,13 +104,59 @@ export class MysqlDatabase implements Database, MysqlTransactions {
     return this.guard('listing tables', () => listTables(this.arrayQuery));
   }
 
-  describeTable(table: string): Promise<TableSchema> {
-    return this.guard(`describing table ${table}`, () => describeTable(this.arrayQuery, this.connectionName, table));
+  describeTable(table: string, schema?: string): Promise<TableSchema> {
+    return this.guard(`describing table ${table}`, () => describeTable(this.arrayQuery, this.connectionName, table, schema));
+  }
+
+  async checkFilter(shape: TableShape): Promise<void> {
+    if (shape.filter === undefined) return;
+    try {
+      await this.arrayQuery(`SELECT 1 FROM ${this.from(shape)} WHERE ${withFilter(shape, '1 = 1')} LIMIT 0`);
+    } catch (error) {
+      const translated = translateMysqlError(error, this.errorContext, `checking the filter of ${shape.table}`);
+      if (translated instanceof DatabaseError && translated.retryable) throw translated;
+      const reason = String((error as { sqlMessage?: unknown }).sqlMessage ?? (error as Error).message);
+      throw new SchemaError(
+        'INVALID_FILTER',
+        `table ${shape.table} on connection ${this.connectionName}: the filter (${shape.filter}) is not a valid condition here: ${reason}`,
+        { subject: `${this.connectionName}.${shape.table}`, cause: translated },
+      );
+    }
+  }
+
+  readLoad(): Promise<LoadReading> {
+    return this.guard('reading Threads_running', async () => {
+      const rows = await this.arrayQuery("SHOW GLOBAL STATUS LIKE 'Threads_running'");
+      return { measure: 'Threads_running', value: Number(rows[0]?.[1] ?? 0) };
+    });
+  }
+
+  /**
+   * `SHOW REPLICA STATUS` first (MariaDB 10.5.1+, MySQL 8.0.22+), `SHOW SLAVE STATUS` where the
+   * server does not know it (a parse error: ER_PARSE_ERROR 1064). The column is
+   * `Seconds_Behind_Source` on MySQL 8.0.22+ and `Seconds_Behind_Master` on MariaDB (both statements)
+   * and older MySQL; NULL while the replication threads are stopped.
+   */
+  readReplicaLag(): Promise<ReplicaLagReading> {
+    return this.guard('reading the replica status', async () => {
+      let rows: Record<string, unknown>[];
+      try {
+        [rows] = (await this.pool.query('SHOW REPLICA STATUS')) as unknown as [Record<string, unknown>[]];
+      } catch (error) {
+        if ((error as { errno?: unknown }).errno !== 1064) throw error;
+        [rows] = (await this.pool.query('SHOW SLAVE STATUS')) as unknown as [Record<string, unknown>[]];
+      }
+      const status = rows[0];
+      if (!status) return { replica: false };
+      const measure = 'Seconds_Behind_Source' in status ? 'Seconds_Behind_Source' : 'Seconds_Behind_Master';
+      const seconds = status[measure];
+      return { replica: true, measure, seconds: seconds === null || seconds === undefined ? null : Number(seconds) };
+    });
   }
 
   countRange(shape: TableShape, range: KeyRange): Promise<number> {
     return this.guard(`counting ${shape.table}`, async () => {
-      const rows = await this.arrayQuery(`SELECT COUNT(*) FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)}`);
+      const rows = await this.arrayQuery(`SELECT COUNT(*) FROM ${this.from(shape)} WHERE ${withFilter(shape, rangePredicate(shape, range))}`);
       return Number(rows[0]?.[0] ?? 0);
     });
   }
@@ -119,7 +166,7 @@ export class MysqlDatabase implements Database, MysqlTransactions {
     return this.guard(`paging ${shape.table}`, async () => {
       const keys = keyColumns(shape);
       const rows = await this.arrayQuery(
-        `SELECT ${keys.map(readExpr).join(', ')} FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)} ` +
+        `SELECT ${keys.map(readExpr).join(', ')} FROM ${this.from(shape)} WHERE ${withFilter(shape, rangePredicate(shape, range))} ` +
           `ORDER BY ${orderByKey(shape)} LIMIT 1 OFFSET ${offset}`,
       );
       const row = rows[0];
@@ -131,7 +178,7 @@ export class MysqlDatabase implements Database, MysqlTransactions {
     if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`fetchRange: limit must be a non-negative integer, got ${limit}`);
     return this.guard(`reading ${shape.table}`, async () => {
       const rows = await this.arrayQuery(
-        `SELECT ${this.selectList(shape)} FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)} ` +
+        `SELECT ${this.selectList(shape)} FROM ${this.from(shape)} WHERE ${withFilter(shape, rangePredicate(shape, range))} ` +
           `ORDER BY ${orderByKey(shape)} LIMIT ${limit}`,
       );
       return rows.map((row) => this.portableRow(shape, row));
@@ -144,7 +191,7 @@ export class MysqlDatabase implements Database, MysqlTransactions {
       const result: Row[] = [];
       for (const batch of chunks(keys, this.keysPerStatement(shape))) {
         const rows = await this.arrayQuery(
-          `SELECT ${this.selectList(shape)} FROM ${this.from(shape)} WHERE ${keysPredicate(shape, batch)}`,
+          `SELECT ${this.selectList(shape)} FROM ${this.from(shape)} WHERE ${withFilter(shape, keysPredicate(shape, batch))}`,
         );
         for (const raw of rows) {
           const row = this.portableRow(shape, raw);
@@ -157,6 +204,11 @@ export class MysqlDatabase implements Database, MysqlTransactions {
     });
   }
 
+  /**
+   * Always the canonical MD5 sum, `sameEngineChecksum` or not: MySQL/MariaDB have no cheaper hash as
+   * strong (CRC32 and CRC32C are 32 bits and linear), MD5 over the canonical CONCAT costs about 1.2x
+   * the raw CONCAT_WS of the bench floor, and the Node fallbacks below compute the same canonical MD5.
+   */
   checksumRange(shape: TableShape, range: KeyRange): Promise<RangeChecksum> {
     return this.guard(`checksumming ${shape.table}`, async () => {
       const nodeColumns = shape.columns.filter((column) => column.hashSite === 'node');
@@ -193,7 +245,7 @@ export class MysqlDatabase implements Database, MysqlTransactions {
       const nodeColumns = shape.columns.filter((column) => column.hashSite === 'node');
       const rows = await this.arrayQuery(
         `SELECT ${[...keys.map(readExpr), rowHashExpr(sqlColumns), ...nodeColumns.map(readExpr)].join(', ')} ` +
-          `FROM ${this.from(shape)} WHERE ${rangesPredicate(shape, range)} ORDER BY ${orderByKey(shape)} LIMIT ${limit}`,
+          `FROM ${this.from(shape)} WHERE ${withFilter(shape, rangesPredicate(shape, range))} ORDER BY ${orderByKey(shape)} LIMIT ${limit}`,
       );
       if (rows.some((raw) => typeof raw[keys.length] !== 'string')) {
         // Some row's canonical text exceeded max_allowed_packet (CONCAT returned NULL): hash in Node.
@@ -394,7 +446,7 @@ export class MysqlDatabase implements Database, MysqlTransactions {
   }
 
   private from(shape: TableShape): string {
-    return quoteIdentifier(shape.table);
+    return shape.schema === undefined ? quoteIdentifier(shape.table) : `${quoteIdentifier(shape.schema)}.${quoteIdentifier(shape.table)}`;
   }
 
   private selectList(shape: TableShape): string {
@@ -420,7 +472,7 @@ export class MysqlDatabase implements Database, MysqlTransactions {
   private async sqlChecksum(shape: TableShape, range: KeyRange): Promise<RangeChecksum | undefined> {
     const rows = await this.arrayQuery(
       `SELECT COUNT(*), SUM(IFNULL(CAST(CONV(SUBSTRING(${rowHashExpr(shape.columns)}, 1, 15), 16, 10) AS UNSIGNED), ${OVERFLOW_MARKER})) ` +
-        `FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)}`,
+        `FROM ${this.from(shape)} WHERE ${withFilter(shape, rangePredicate(shape, range))}`,
     );
     const [count, sum] = rows[0] ?? [];
     const total = decimalText(sum);
@@ -437,7 +489,7 @@ export class MysqlDatabase implements Database, MysqlTransactions {
     const rows = await this.arrayQuery(
       `SELECT ${quoteIdentifier(key.name)} DIV ${width}, COUNT(*), ` +
         `SUM(IFNULL(CAST(CONV(SUBSTRING(${rowHashExpr(shape.columns)}, 1, 15), 16, 10) AS UNSIGNED), ${OVERFLOW_MARKER})) ` +
-        `FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)} GROUP BY 1 ORDER BY 1`,
+        `FROM ${this.from(shape)} WHERE ${withFilter(shape, rangePredicate(shape, range))} GROUP BY 1 ORDER BY 1`,
     );
     const marker = BigInt(OVERFLOW_MARKER);
     const buckets: BucketChecksum[] = [];
@@ -455,7 +507,7 @@ export class MysqlDatabase implements Database, MysqlTransactions {
     const sqlColumns = shape.columns.filter((column) => column.hashSite === 'sql');
     const sql =
       `SELECT ${[readExpr(key), rowHashExpr(sqlColumns), ...nodeColumns.map(readExpr)].join(', ')} ` +
-      `FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)}`;
+      `FROM ${this.from(shape)} WHERE ${withFilter(shape, rangePredicate(shape, range))}`;
     const accumulator = new BucketAccumulator(width);
     for await (const raw of this.stream(sql)) {
       const sqlPart = raw[1];
@@ -468,7 +520,7 @@ export class MysqlDatabase implements Database, MysqlTransactions {
   private async nodeBuckets(shape: TableShape, range: KeyRange, width: number): Promise<BucketChecksum[]> {
     const accumulator = new BucketAccumulator(width);
     const keyIndex = shape.keyIndexes[0]!;
-    const sql = `SELECT ${this.selectList(shape)} FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)}`;
+    const sql = `SELECT ${this.selectList(shape)} FROM ${this.from(shape)} WHERE ${withFilter(shape, rangePredicate(shape, range))}`;
     for await (const raw of this.stream(sql)) {
       const row = this.portableRow(shape, raw);
       accumulator.add(row[keyIndex] ?? null, rowHash(shape, row));
@@ -481,7 +533,7 @@ export class MysqlDatabase implements Database, MysqlTransactions {
     const sqlColumns = shape.columns.filter((column) => column.hashSite === 'sql');
     const sql =
       `SELECT ${[`${rowHashExpr(sqlColumns)}`, ...nodeColumns.map(readExpr)].join(', ')} ` +
-      `FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)}`;
+      `FROM ${this.from(shape)} WHERE ${withFilter(shape, rangePredicate(shape, range))}`;
     const accumulator = new ChecksumAccumulator();
     for await (const raw of this.stream(sql)) {
       const sqlPart = raw[0];
@@ -493,7 +545,7 @@ export class MysqlDatabase implements Database, MysqlTransactions {
 
   private async nodeChecksum(shape: TableShape, range: KeyRange): Promise<RangeChecksum> {
     const accumulator = new ChecksumAccumulator();
-    const sql = `SELECT ${this.selectList(shape)} FROM ${this.from(shape)} WHERE ${rangePredicate(shape, range)}`;
+    const sql = `SELECT ${this.selectList(shape)} FROM ${this.from(shape)} WHERE ${withFilter(shape, rangePredicate(shape, range))}`;
     for await (const raw of this.stream(sql)) accumulator.add(rowHash(shape, this.portableRow(shape, raw)));
     return accumulator.result();
   }

@@ -40,18 +40,24 @@ export async function listTables(query: ArrayQuery): Promise<string[]> {
     .sort(compareNames);
 }
 
-export async function describeTable(query: ArrayQuery, connectionName: string, table: string): Promise<TableSchema> {
-  const subject = `${connectionName}.${table}`;
+/**
+ * `database`: a database of the same server other than the connection's own (a table entry's
+ * `targetSchema`); the result then carries it as `schema`.
+ */
+export async function describeTable(query: ArrayQuery, connectionName: string, table: string, database?: string): Promise<TableSchema> {
+  const subject = database === undefined ? `${connectionName}.${table}` : `${connectionName}.${database}.${table}`;
   // Inlined as a hex literal like every value (mysql-sql.ts): immune to NO_BACKSLASH_ESCAPES.
   const name = textLiteral(table);
+  const schemaIs = database === undefined ? 'DATABASE()' : textLiteral(database);
   const tables = (
     await query(
-      `SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${name}`,
+      `SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${schemaIs} AND TABLE_NAME = ${name}`,
     )
   ).filter((row) => String(row[0]) === table);
   const found = tables[0];
   if (!found) {
-    throw new SchemaError('TABLE_NOT_FOUND', `table ${table} not found on connection ${connectionName}`, { subject });
+    const where = database === undefined ? '' : ` in database ${database}`;
+    throw new SchemaError('TABLE_NOT_FOUND', `table ${table} not found${where} on connection ${connectionName}`, { subject });
   }
   if (!BASE_TABLE_TYPES.has(String(found[1]))) {
     throw new SchemaError(
@@ -65,7 +71,7 @@ export async function describeTable(query: ArrayQuery, connectionName: string, t
     await query(
       `SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, EXTRA, CHARACTER_SET_NAME
          FROM information_schema.COLUMNS
-        WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${name}
+        WHERE TABLE_SCHEMA = ${schemaIs} AND TABLE_NAME = ${name}
         ORDER BY ORDINAL_POSITION`,
     )
   ).filter((row) => String(row[0]) === table);
@@ -74,12 +80,12 @@ export async function describeTable(query: ArrayQuery, connectionName: string, t
     await query(
       `SELECT TABLE_NAME, COLUMN_NAME
          FROM information_schema.STATISTICS
-        WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${name} AND INDEX_NAME = 'PRIMARY'
+        WHERE TABLE_SCHEMA = ${schemaIs} AND TABLE_NAME = ${name} AND INDEX_NAME = 'PRIMARY'
         ORDER BY SEQ_IN_INDEX`,
     )
   ).filter((row) => String(row[0]) === table);
 
-  const jsonColumns = await jsonCheckedColumns(query, table);
+  const jsonColumns = await jsonCheckedColumns(query, table, schemaIs);
 
   const columns = columnRows.map((row): ColumnSchema => {
     const name = String(row[1]);
@@ -105,17 +111,17 @@ export async function describeTable(query: ArrayQuery, connectionName: string, t
       { subject },
     );
   }
-  return { name: table, columns, primaryKey };
+  return { name: table, ...(database === undefined ? {} : { schema: database }), columns, primaryKey };
 }
 
 /** Columns constrained by `CHECK (json_valid(col))`: MariaDB's JSON columns. */
-async function jsonCheckedColumns(query: ArrayQuery, table: string): Promise<Set<string>> {
+async function jsonCheckedColumns(query: ArrayQuery, table: string, schemaIs: string): Promise<Set<string>> {
   const name = textLiteral(table);
   let rows: unknown[][];
   try {
     rows = await query(
       `SELECT TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
-        WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = ${name}`,
+        WHERE CONSTRAINT_SCHEMA = ${schemaIs} AND TABLE_NAME = ${name}`,
     );
   } catch (error) {
     // MySQL 8 (no TABLE_NAME column: its JSON is a real type) and servers without the view.

@@ -804,3 +804,8 @@ class MysqlChangeReader implements PollingCycle {
     return new Set(rows.filter((row) => Number(row[0]) !== this.session.id).map((row) => `${String(row[0])}@${String(row[1])}`));
   }
 }
+
+/** A position as one number that grows with the stream (metrics): the lowest change id not yet read past. */
+export function mysqlPollingPositionNumber(text: string): number | undefined {
+  return parsePosition(text)?.next;
+}

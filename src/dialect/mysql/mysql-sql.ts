@@ -269,6 +269,14 @@ function boundPredicate(columns: readonly ShapeColumn[], bound: KeyTuple, side: 
 }
 
 /**
+ * `predicate` restricted to the rows of the shape's filter (the user's `where`, in parentheses), for
+ * reads; the predicate itself when the shape has none.
+ */
+export function withFilter(shape: TableShape, predicate: string): string {
+  return shape.filter === undefined ? predicate : `(${predicate}) AND (${shape.filter})`;
+}
+
+/**
  * `key IN (...)` twice: over the bare columns (uses the primary key index; under a case-insensitive or
  * PAD SPACE collation it also matches 'ABC' and 'abc ') and over the exact expressions (byte-exact).
  */

@@ -1,19 +1,19 @@
 import type pg from 'pg';
-import { ConfigError } from '../../errors/index.js';
+import { ConfigError, DatabaseError, SchemaError } from '../../errors/index.js';
 import { BucketAccumulator, ChecksumAccumulator, finishRowHash, keyIdentity } from '../canonical.js';
 import type { DatabaseOptions } from '../create-database.js';
 import { CHECKPOINTS_TABLE, CONFLICTS_TABLE, conflictRow } from '../conflicts-table.js';
 import { bucketKeyColumn, planConditionalWrite, rangeList, type Database } from '../dialect.js';
 import type {
   ApplyResult, BucketChecksum, ChangeSet, ConditionalApplyResult, ConflictRecord, ExpectedRow, KeyHash, KeyRange, KeyTuple,
-  RangeChecksum, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
+  LoadReading, RangeChecksum, ReplicaLagReading, Row, ShapeColumn, TableSchema, TableShape, ValueKind,
 } from '../types.js';
 import { createPool, parsePostgresUrl, type PostgresConnectionSettings } from './postgres-connection.js';
 import { translatePostgresError, type ErrorContext } from './postgres-errors.js';
 import { PostgresIntrospector } from './postgres-introspector.js';
 import {
   Params, isIntegerNative, keyColumns, keyOrderBy, keysPredicate, normalizeValue, quoteIdentifier, rangePredicate,
-  readExpression, rowMd5Sql, toParam,
+  readExpression, rowMd5Sql, rowNativeHashSql, toParam, withFilter,
 } from './postgres-sql.js';
 
 /** Keys per fetch/delete statement, and bind parameters per statement (protocol limit: 65535). */
@@ -76,15 +76,59 @@ export class PostgresDatabase implements Database {
     return this.introspector.listTables();
   }
 
-  describeTable(table: string): Promise<TableSchema> {
-    this.identityCache.delete(table);
-    return this.introspector.describeTable(table);
+  describeTable(table: string, schema?: string): Promise<TableSchema> {
+    this.identityCache.delete(`${schema ?? this.settings.schema}\u0000${table}`);
+    return this.introspector.describeTable(table, schema);
+  }
+
+  async checkFilter(shape: TableShape): Promise<void> {
+    if (shape.filter === undefined) return;
+    try {
+      // A bind parameter makes it an extended-protocol statement: one statement only, so a filter
+      // with a `;` in it fails here instead of running a second statement.
+      await this.pool.query({ text: `SELECT 1 FROM ${this.tableName(shape)} WHERE ${withFilter(shape, 'TRUE')} LIMIT $1`, values: [0] });
+    } catch (error) {
+      const translated = translatePostgresError(error, this.errorContext);
+      if (translated instanceof DatabaseError && translated.retryable) throw translated;
+      throw new SchemaError(
+        'INVALID_FILTER',
+        `table ${shape.table} on connection ${this.connectionName}: the filter (${shape.filter}) is not a valid condition here: ` +
+          `${String((error as Error).message)}`,
+        { subject: `${this.connectionName}.${shape.table}`, cause: translated },
+      );
+    }
+  }
+
+  async readLoad(): Promise<LoadReading> {
+    const rows = await this.queryArrays(
+      `SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE state = 'active' AND backend_type = 'client backend'`,
+      [],
+    );
+    return { measure: 'active backends', value: Number(rows[0]?.[0] ?? 0) };
+  }
+
+  /**
+   * On a standby, the age of the last transaction it replayed; 0 while it has replayed all the WAL
+   * it received (an idle primary sends no transactions, and the age alone would grow without lag).
+   * Null when it has replayed nothing yet.
+   */
+  async readReplicaLag(): Promise<ReplicaLagReading> {
+    const rows = await this.queryArrays(
+      `SELECT pg_catalog.pg_is_in_recovery(),
+              CASE WHEN NOT pg_catalog.pg_is_in_recovery() THEN NULL
+                   WHEN pg_catalog.pg_last_wal_receive_lsn() = pg_catalog.pg_last_wal_replay_lsn() THEN 0
+                   ELSE extract(epoch FROM now() - pg_catalog.pg_last_xact_replay_timestamp()) END`,
+      [],
+    );
+    const [inRecovery, seconds] = rows[0] ?? [false, null];
+    if (inRecovery !== true) return { replica: false };
+    return { replica: true, measure: 'replay lag', seconds: seconds === null || seconds === undefined ? null : Math.max(0, Number(seconds)) };
   }
 
   async countRange(shape: TableShape, range: KeyRange): Promise<number> {
     const params = new Params();
     const rows = await this.queryArrays(
-      `SELECT count(*) FROM ${this.tableName(shape)} WHERE ${rangePredicate(shape, range, params)}`,
+      `SELECT count(*) FROM ${this.tableName(shape)} WHERE ${withFilter(shape, rangePredicate(shape, range, params))}`,
       params.values,
     );
     return Number(rows[0]?.[0] ?? 0);
@@ -93,7 +137,7 @@ export class PostgresDatabase implements Database {
   async keyAtOffset(shape: TableShape, range: KeyRange, offset: number): Promise<KeyTuple | undefined> {
     const params = new Params();
     const columns = keyColumns(shape);
-    const where = rangePredicate(shape, range, params);
+    const where = withFilter(shape, rangePredicate(shape, range, params));
     const rows = await this.queryArrays(
       `SELECT ${columns.map(readExpression).join(', ')} FROM ${this.tableName(shape)} WHERE ${where} ` +
         `ORDER BY ${keyOrderBy(shape)} LIMIT 1 OFFSET ${params.add(Math.max(0, Math.trunc(offset)))}`,
@@ -105,7 +149,7 @@ export class PostgresDatabase implements Database {
 
   async fetchRange(shape: TableShape, range: KeyRange, limit: number): Promise<Row[]> {
     const params = new Params();
-    const where = rangePredicate(shape, range, params);
+    const where = withFilter(shape, rangePredicate(shape, range, params));
     const rows = await this.queryArrays(
       `SELECT ${this.selectList(shape)} FROM ${this.tableName(shape)} WHERE ${where} ` +
         `ORDER BY ${keyOrderBy(shape)} LIMIT ${params.add(Math.max(0, Math.trunc(limit)))}`,
@@ -121,7 +165,7 @@ export class PostgresDatabase implements Database {
     const params = new Params();
     const ranges = rangeList(range);
     // Several ranges: a BitmapOr of index range scans, then a sort of the (few) rows they hold.
-    const where = ranges.length === 0 ? 'FALSE' : ranges.map((part) => `(${rangePredicate(shape, part, params)})`).join(' OR ');
+    const where = withFilter(shape, ranges.length === 0 ? 'FALSE' : ranges.map((part) => `(${rangePredicate(shape, part, params)})`).join(' OR '));
     const rows = await this.queryArrays(
       `SELECT ${[...keys.map(readExpression), rowMd5Sql(sqlColumns), ...nodeColumns.map(readExpression)].join(', ')} ` +
         `FROM ${this.tableName(shape)} WHERE ${where} ORDER BY ${keyOrderBy(shape)} LIMIT ${params.add(Math.max(0, Math.trunc(limit)))}`,
@@ -138,7 +182,7 @@ export class PostgresDatabase implements Database {
     const result: Row[] = [];
     for (const batch of this.keyBatches(shape, keys)) {
       const params = new Params();
-      const where = keysPredicate(shape, batch, params);
+      const where = withFilter(shape, keysPredicate(shape, batch, params));
       const rows = await this.queryArrays(
         `SELECT ${this.selectList(shape)} FROM ${this.tableName(shape)} WHERE ${where}`,
         params.values,
@@ -157,12 +201,12 @@ export class PostgresDatabase implements Database {
     const sqlColumns = shape.columns.filter((column) => column.hashSite === 'sql');
     const nodeColumns = shape.columns.filter((column) => column.hashSite === 'node');
     const params = new Params();
-    const where = rangePredicate(shape, range, params);
+    const where = withFilter(shape, rangePredicate(shape, range, params));
     if (nodeColumns.length === 0) {
-      // Hex digits 1-15 of each row's MD5 as a 60-bit integer; sum(bigint) is numeric, exact. The
-      // MD5 is referenced once: a flattened subquery evaluates it once per reference.
+      // sum(bigint) is numeric, exact. The row hash is referenced once: a flattened subquery
+      // evaluates it once per reference.
       const rows = await this.queryArrays(
-        `SELECT count(*), coalesce(sum(('x' || substr(${rowMd5Sql(sqlColumns)}, 1, 15))::bit(60)::bigint), 0)::text
+        `SELECT count(*), coalesce(sum(${checksumTermSql(shape, sqlColumns)}), 0)::text
            FROM ${this.tableName(shape)} WHERE ${where}`,
         params.values,
       );
@@ -209,7 +253,7 @@ export class PostgresDatabase implements Database {
     const sqlColumns = shape.columns.filter((column) => column.hashSite === 'sql');
     const nodeColumns = shape.columns.filter((column) => column.hashSite === 'node');
     const params = new Params();
-    const where = rangePredicate(shape, range, params);
+    const where = withFilter(shape, rangePredicate(shape, range, params));
     if (nodeColumns.length === 0) {
       // Integer `/` truncates toward zero like MySQL's DIV; a non-integer native type holding an
       // integer kind (a domain) divides as numeric with div(), which truncates the same way, exactly.
@@ -217,9 +261,9 @@ export class PostgresDatabase implements Database {
       const bucket = isIntegerNative(key)
         ? `(${column}::bigint / ${params.add(width)}::bigint)`
         : `div(${column}::numeric, ${params.add(width)}::numeric)`;
-      // As in checksumRange, the MD5 is referenced once per row.
+      // As in checksumRange, the row hash is referenced once per row.
       const rows = await this.queryArrays(
-        `SELECT ${bucket}::text, count(*), coalesce(sum(('x' || substr(${rowMd5Sql(sqlColumns)}, 1, 15))::bit(60)::bigint), 0)::text
+        `SELECT ${bucket}::text, count(*), coalesce(sum(${checksumTermSql(shape, sqlColumns)}), 0)::text
            FROM ${this.tableName(shape)} WHERE ${where} GROUP BY ${bucket} ORDER BY ${bucket}`,
         params.values,
       );
@@ -237,7 +281,7 @@ export class PostgresDatabase implements Database {
 
   async applyChanges(shape: TableShape, changes: ChangeSet): Promise<ApplyResult> {
     if (changes.upserts.length === 0 && changes.deletes.length === 0) return { upserted: 0, deleted: 0 };
-    const identityAlways = changes.upserts.length > 0 ? await this.identityAlways(shape.table) : new Set<string>();
+    const identityAlways = changes.upserts.length > 0 ? await this.identityAlways(shape) : new Set<string>();
     const statements = this.changeStatements(shape, changes, identityAlways);
     await this.withClient(async (client) => {
       if (statements.length === 1) {
@@ -266,7 +310,7 @@ export class PostgresDatabase implements Database {
     if (plan.keys.length === 0) return { upserted: 0, deleted: 0, changed: [] };
     // Looked up before taking a client: a pool query made while holding one could wait forever for a
     // free client when every client of the pool does the same.
-    const identityAlways = changes.upserts.length > 0 ? await this.identityAlways(shape.table) : new Set<string>();
+    const identityAlways = changes.upserts.length > 0 ? await this.identityAlways(shape) : new Set<string>();
     return this.withClient((client) =>
       this.inTransaction(client, async () => {
         const current: Row[] = [];
@@ -456,7 +500,8 @@ export class PostgresDatabase implements Database {
 
   private tableName(shape: TableShape | string): string {
     const table = typeof shape === 'string' ? shape : shape.table;
-    return `${quoteIdentifier(this.settings.schema)}.${quoteIdentifier(table)}`;
+    const schema = typeof shape === 'string' ? this.settings.schema : (shape.schema ?? this.settings.schema);
+    return `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`;
   }
 
   private selectList(shape: TableShape): string {
@@ -474,12 +519,13 @@ export class PostgresDatabase implements Database {
     for (let start = 0; start < keys.length; start += size) yield keys.slice(start, start + size);
   }
 
-  private identityAlways(table: string): Promise<Set<string>> {
-    let cached = this.identityCache.get(table);
+  private identityAlways(shape: TableShape): Promise<Set<string>> {
+    const key = `${shape.schema ?? this.settings.schema}\u0000${shape.table}`;
+    let cached = this.identityCache.get(key);
     if (!cached) {
-      cached = this.introspector.identityAlwaysColumns(table);
-      cached.catch(() => this.identityCache.delete(table));
-      this.identityCache.set(table, cached);
+      cached = this.introspector.identityAlwaysColumns(shape.table, shape.schema);
+      cached.catch(() => this.identityCache.delete(key));
+      this.identityCache.set(key, cached);
     }
     return cached;
   }
@@ -519,4 +565,14 @@ export class PostgresDatabase implements Database {
 
 function rowKeyIdentity(shape: TableShape, row: Row): string {
   return keyIdentity(shape, shape.keyIndexes.map((index) => row[index] ?? null));
+}
+
+/**
+ * The per-row term `checksumRange` and `checksumBuckets` sum when every column is hashed in SQL: hex
+ * digits 1-15 of the row's MD5 as a 60-bit integer (`RangeChecksum`), or, when the other side is
+ * PostgreSQL with the same column types (`sameEngineChecksum`), the native 64-bit hash of the same
+ * canonical text (`rowNativeHashSql`).
+ */
+function checksumTermSql(shape: TableShape, sqlColumns: readonly ShapeColumn[]): string {
+  return shape.sameEngineChecksum ? rowNativeHashSql(sqlColumns) : `('x' || substr(${rowMd5Sql(sqlColumns)}, 1, 15))::bit(60)::bigint`;
 }

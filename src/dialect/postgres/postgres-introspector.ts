@@ -27,19 +27,21 @@ export class PostgresIntrospector {
     return rows.map((row) => String(row[0]));
   }
 
-  async describeTable(table: string): Promise<TableSchema> {
-    const subject = `${this.connectionName}.${table}`;
+  /** `schema`: a schema of the database other than the connection's (a table entry's `targetSchema`). */
+  async describeTable(table: string, schema?: string): Promise<TableSchema> {
+    const inSchema = schema ?? this.schema;
+    const subject = schema === undefined ? `${this.connectionName}.${table}` : `${this.connectionName}.${schema}.${table}`;
     const found = await this.query(
       `SELECT c.oid::int8::text FROM pg_catalog.pg_class c
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
-      [this.schema, table],
+      [inSchema, table],
     );
     const oid = found[0]?.[0];
     if (oid === undefined) {
       throw new SchemaError(
         'TABLE_NOT_FOUND',
-        `connection ${this.connectionName}: table ${table} not found in schema ${this.schema}`,
+        `connection ${this.connectionName}: table ${table} not found in schema ${inSchema}`,
         { subject },
       );
     }
@@ -96,20 +98,20 @@ export class PostgresIntrospector {
         { subject },
       );
     }
-    return { name: table, columns, primaryKey: keyRows.map((row) => String(row[0])) };
+    return { name: table, ...(schema === undefined ? {} : { schema }), columns, primaryKey: keyRows.map((row) => String(row[0])) };
   }
 
   /**
    * Columns declared GENERATED ALWAYS AS IDENTITY: inserts need OVERRIDING SYSTEM VALUE and they
    * cannot be assigned by ON CONFLICT DO UPDATE (PostgreSQL only allows DEFAULT there).
    */
-  async identityAlwaysColumns(table: string): Promise<Set<string>> {
+  async identityAlwaysColumns(table: string, schema?: string): Promise<Set<string>> {
     const rows = await this.query(
       `SELECT a.attname FROM pg_catalog.pg_attribute a
          JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = $1 AND c.relname = $2 AND a.attidentity = 'a' AND NOT a.attisdropped`,
-      [this.schema, table],
+      [schema ?? this.schema, table],
     );
     return new Set(rows.map((row) => String(row[0])));
   }

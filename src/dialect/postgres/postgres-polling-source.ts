@@ -721,3 +721,9 @@ class PostgresChangeReader implements PollingCycle {
     return this.session.close();
   }
 }
+
+/** A position as one number that grows with the stream (metrics): its transaction id horizon. */
+export function postgresPollingPositionNumber(text: string): number | undefined {
+  const position = parsePosition(text);
+  return position ? Number(position.horizon) : undefined;
+}
