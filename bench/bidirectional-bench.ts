@@ -30,7 +30,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { benchServers, mysqlRows, openMysql, openPostgres, pgRows, ROOT } from './bench-env.js';
 import { DIFF_CAP, diffMysqlPostgres, diffMysqlTables, differenceCount, differingKeys, type Differences } from './compare.js';
-import { waitForQuiet, type CpuPhase } from './cpu.js';
+import { cpuText, waitForQuiet, type CpuPhase } from './cpu.js';
 import {
   benchNames, copyMysqlTarget, ensureMysqlSource, ensureMysqlTarget, ensurePostgresTarget, restoreMysql, restorePostgres,
 } from './dataset.js';
@@ -500,20 +500,6 @@ function judge(results: readonly PairResult[], plan: ChangePlan): Verdict[] {
   return verdicts;
 }
 
-function cpuText(cpu: CpuPhase): string {
-  const parts = [`machine ${cpu.machineCores.toFixed(2)} cores`];
-  const share = (name: string, ms: number | undefined) => {
-    if (ms !== undefined) parts.push(`${name} ${(ms / cpu.wallMs).toFixed(2)}`);
-  };
-  share('mariadb', cpu.mariadbCpuMs);
-  share('postgres', cpu.postgresCpuMs);
-  share('redis', cpu.redisCpuMs);
-  share('rowsync process', cpu.toolCpuMs);
-  share('bench process', cpu.selfCpuMs);
-  parts.push(`other ${cpu.otherCores.toFixed(2)}${cpu.otherCores > 0.15 ? ' (NOISY: something else used the CPU)' : ''}`);
-  return parts.join(', ');
-}
-
 function print(
   options: Options, plan: ChangePlan, differing: number, results: readonly PairResult[], verdicts: readonly Verdict[],
   env: { mariadbVersion: string; postgresVersion: string; bufferPoolMb: number; sharedBuffers: string; totalMs: number },
@@ -610,9 +596,9 @@ function print(
   for (const r of results) {
     line(`  ${PAIR_LABEL[r.pair]}  load of other processes just before: first ${r.first.loadBefore.toFixed(2)}, ` +
       `bidirectional ${each(r, 'bidirectional', (a) => a.loadBefore.toFixed(2))}, one-way ${each(r, 'one-way', (a) => a.loadBefore.toFixed(2))} cores`);
-    line(`  ${PAIR_LABEL[r.pair]}  first run:               ${cpuText(r.first.run.cpu)}`);
-    line(`  ${PAIR_LABEL[r.pair]}  bidirectional (median):  ${cpuText(r.bidirectional.cpu)}`);
-    line(`  ${PAIR_LABEL[r.pair]}  one-way (median):        ${cpuText(r.oneWay.cpu)}`);
+    line(`  ${PAIR_LABEL[r.pair]}  first run:               ${cpuText(r.first.run.cpu, 'rowsync process')}`);
+    line(`  ${PAIR_LABEL[r.pair]}  bidirectional (median):  ${cpuText(r.bidirectional.cpu, 'rowsync process')}`);
+    line(`  ${PAIR_LABEL[r.pair]}  one-way (median):        ${cpuText(r.oneWay.cpu, 'rowsync process')}`);
   }
   for (const r of results) {
     if (!r.profiles) continue;
@@ -622,7 +608,7 @@ function print(
       `sums overlap):`);
     for (const [mode, p, left] of profiles) {
       line(`  ${mode}: ${seconds(p.wallMs)}, outcome ${p.outcome}, rows left different ${left}; node CPU ${seconds(p.node.cpuMs)}, ` +
-        `event loop utilization ${(p.node.eventLoopUtilization * 100).toFixed(0)}%; ${cpuText(p.cpu)}`);
+        `event loop utilization ${(p.node.eventLoopUtilization * 100).toFixed(0)}%; ${cpuText(p.cpu, 'rowsync process')}`);
       for (const [connection, stats] of Object.entries(p.byConnection)) {
         line(`    ${connection}: ${stats.calls} calls, busy (>= 1 call in flight) ${seconds(stats.busyMs)}`);
         line(`      ${'call'.padEnd(44)}${'calls'.padStart(7)}${'rows'.padStart(10)}${'sum ms'.padStart(10)}${'max ms'.padStart(9)}`);

@@ -47,7 +47,7 @@ import {
 } from './cdc-tools.js';
 import { ITEMS_DDL, openSession, pgSessionSettings, PROBE_DDL, seedItems, Workload, writeBacklog, type Engine, type Session } from './cdc-workload.js';
 import { summarizeProfile, type ProfileSummary } from './cdc-profile.js';
-import { cpuPhase, cpuSnapshot, waitForQuiet, type CpuPhase, type CpuSnapshot } from './cpu.js';
+import { cpuPhase, cpuSnapshot, cpuText, waitForQuiet, type CpuPhase, type CpuSnapshot } from './cpu.js';
 import { dropRedisPrefix } from './tools.js';
 
 const TARGETS = { endToEndPerSecond: 10_000, decoderRatio: 0.5, lagP99Ms: 1000, peakRssMb: 300 } as const;
@@ -752,20 +752,6 @@ function judge(results: readonly DirectionResult[]): Verdict[] {
   return verdicts;
 }
 
-function cpuText(cpu: CpuPhase, toolName = 'rowsync'): string {
-  const parts = [`machine ${cpu.machineCores.toFixed(2)} cores`];
-  const share = (name: string, ms: number | undefined) => {
-    if (ms !== undefined) parts.push(`${name} ${(ms / cpu.wallMs).toFixed(2)}`);
-  };
-  share(toolName, cpu.toolCpuMs);
-  share('mariadb', cpu.mariadbCpuMs);
-  share('postgres', cpu.postgresCpuMs);
-  share('redis', cpu.redisCpuMs);
-  share('bench', cpu.selfCpuMs);
-  parts.push(`other ${cpu.otherCores.toFixed(2)}${cpu.otherCores > 0.15 ? ' (NOISY)' : ''}`);
-  return parts.join(', ');
-}
-
 function print(options: Options, results: readonly DirectionResult[], verdicts: readonly Verdict[], env: Record<string, string>, totalMs: number): void {
   const out: string[] = [];
   const line = (text = '') => out.push(text);
@@ -847,10 +833,10 @@ function print(options: Options, results: readonly DirectionResult[], verdicts: 
       line(`  ${r.label}  load before: decoder ${r.throughput.decoder.loadBefore.toFixed(2)}, end to end ${r.throughput.endToEnd.loadBefore.toFixed(2)}` +
         `${r.lag ? `, lag ${r.lag.loadBefore.toFixed(2)}` : ''}${r.rss ? `, rss ${r.rss.loadBefore.toFixed(2)}` : ''} cores`);
       line(`  ${r.label}  decoder alone: ${cpuText(r.throughput.decoder.cpu, 'decoder (bench process)')}`);
-      line(`  ${r.label}  end to end:    ${cpuText(r.throughput.endToEnd.cpu)}`);
+      line(`  ${r.label}  end to end:    ${cpuText(r.throughput.endToEnd.cpu, 'rowsync')}`);
     }
-    if (r.lag) line(`  ${r.label}  lag run:       ${cpuText(r.lag.cpu)}`);
-    if (r.rss) line(`  ${r.label}  rss run:       ${cpuText(r.rss.cpu)}`);
+    if (r.lag) line(`  ${r.label}  lag run:       ${cpuText(r.lag.cpu, 'rowsync')}`);
+    if (r.rss) line(`  ${r.label}  rss run:       ${cpuText(r.rss.cpu, 'rowsync')}`);
   }
   for (const r of results) {
     const x = r.throughput;

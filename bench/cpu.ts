@@ -152,3 +152,18 @@ export async function waitForQuiet(maxMs: number, threshold = 0.25, log?: (messa
   }
   return load;
 }
+
+/** A phase's CPU as cores busy on average, per process, for the benches' printouts. */
+export function cpuText(cpu: CpuPhase, toolName = 'tool process'): string {
+  const parts = [`machine ${cpu.machineCores.toFixed(2)} cores`];
+  const share = (name: string, ms: number | undefined) => {
+    if (ms !== undefined) parts.push(`${name} ${(ms / cpu.wallMs).toFixed(2)}`);
+  };
+  share('mariadb', cpu.mariadbCpuMs);
+  share('postgres', cpu.postgresCpuMs);
+  share('redis', cpu.redisCpuMs);
+  share(toolName, cpu.toolCpuMs);
+  share('bench process', cpu.selfCpuMs);
+  parts.push(`other ${cpu.otherCores.toFixed(2)}${cpu.otherCores > 0.15 ? ' (NOISY: something else used the CPU)' : ''}`);
+  return parts.join(', ');
+}

@@ -30,7 +30,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { benchServers, mysqlRows, openMysql, openPostgres, pgRows, ROOT } from './bench-env.js';
 import { DIFF_CAP, diffMysqlPostgres, diffMysqlTables, diffPostgresTables, differenceCount, differingKeys, type Differences } from './compare.js';
-import { waitForQuiet, type CpuPhase } from './cpu.js';
+import { cpuText, waitForQuiet, type CpuPhase } from './cpu.js';
 import {
   benchNames, CHANGE_KINDS, copyMysqlTarget, driftKeys, driftMysql, driftPostgres, dropBenchData, ensureEmptyTables, ensureMysqlSource,
   ensureMysqlTarget, ensurePostgresSource, ensurePostgresTarget, planDrift, restoreMysql, restorePostgres, type Drift,
@@ -484,20 +484,6 @@ function judge(results: readonly PairResult[]): Verdict[] {
     });
   }
   return verdicts;
-}
-
-function cpuText(cpu: CpuPhase): string {
-  const parts = [`machine ${cpu.machineCores.toFixed(2)} cores`];
-  const share = (name: string, ms: number | undefined) => {
-    if (ms !== undefined) parts.push(`${name} ${(ms / cpu.wallMs).toFixed(2)}`);
-  };
-  share('mariadb', cpu.mariadbCpuMs);
-  share('postgres', cpu.postgresCpuMs);
-  share('redis', cpu.redisCpuMs);
-  share('tool process', cpu.toolCpuMs);
-  share('bench process', cpu.selfCpuMs);
-  parts.push(`other ${cpu.otherCores.toFixed(2)}${cpu.otherCores > 0.15 ? ' (NOISY: something else used the CPU)' : ''}`);
-  return parts.join(', ');
 }
 
 function print(
