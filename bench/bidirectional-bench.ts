@@ -30,7 +30,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { benchServers, mysqlRows, openMysql, openPostgres, pgRows, ROOT } from './bench-env.js';
 import { DIFF_CAP, diffMysqlPostgres, diffMysqlTables, differenceCount, differingKeys, type Differences } from './compare.js';
-import { cpuText, waitForQuiet, type CpuPhase } from './cpu.js';
+import { cpuText, waitForQuiet } from './cpu.js';
 import {
   benchNames, copyMysqlTarget, ensureMysqlSource, ensureMysqlTarget, ensurePostgresTarget, restoreMysql, restorePostgres,
 } from './dataset.js';
