@@ -11,7 +11,7 @@ import type { Runtime } from '../jobs/runtime.js';
 import type { Config } from '../src/config/index.js';
 import { pipelineFingerprint } from '../src/config/config-fingerprint.js';
 import { jobLogContext, withLogContext } from '../src/logging/log-context.js';
-import type { RunReport, TableReport } from '../src/reconcile/report.js';
+import { runTotals, type RunReport } from '../src/reconcile/report.js';
 import { ConcurrencyOverrides } from '../src/coordination/concurrency-overrides.js';
 import { watchConcurrency, type ConcurrencyWatcher } from './concurrency-watcher.js';
 import { recordJobFailure } from '../src/metrics/instruments.js';
@@ -187,14 +187,10 @@ export async function startWorkers(
   // A finished run, in one line: what `rowsync worker` operators look for in its log.
   workers[0]!.on('completed', (job, report: RunReport | undefined) => {
     if (!report || !Array.isArray(report.tables)) return;
-    const total = (pick: (table: TableReport) => number) => report.tables.reduce((sum, table) => sum + pick(table), 0);
     runtime.logger.info(
       {
         runId: report.runId, pipeline: report.pipeline, status: report.status, dryRun: report.dryRun, durationMs: report.durationMs,
-        tables: report.tables.length, sourceRows: total((table) => table.sourceRows), missing: total((table) => table.missing),
-        extra: total((table) => table.extra), changed: total((table) => table.changed), inserted: total((table) => table.inserted),
-        updated: total((table) => table.updated), deleted: total((table) => table.deleted), conflicts: total((table) => table.conflicts),
-        tablesWithErrors: report.tables.filter((table) => table.errors.length > 0).map((table) => table.table),
+        tables: report.tables.length, ...runTotals(report),
       },
       'run finished',
     );

@@ -106,3 +106,38 @@ export function tableReport(table: string, target: string, chunks: readonly Chun
     errors: [],
   };
 }
+
+/** A run report's counts over all its (table, target) pairs. */
+export interface RunTotals {
+  readonly sourceRows: number;
+  readonly targetRows: number;
+  readonly missing: number;
+  readonly extra: number;
+  readonly changed: number;
+  readonly inserted: number;
+  readonly updated: number;
+  readonly deleted: number;
+  readonly conflicts: number;
+  readonly chunks: number;
+  readonly chunksDiffering: number;
+  /** (table, target) pairs that could not be reconciled. */
+  readonly tablesWithErrors: number;
+}
+
+export function runTotals(report: RunReport): RunTotals {
+  const sum = (pick: (table: TableReport) => number) => report.tables.reduce((total, table) => total + pick(table), 0);
+  return {
+    sourceRows: sum((table) => table.sourceRows),
+    targetRows: sum((table) => table.targetRows),
+    missing: sum((table) => table.missing),
+    extra: sum((table) => table.extra),
+    changed: sum((table) => table.changed),
+    inserted: sum((table) => table.inserted),
+    updated: sum((table) => table.updated),
+    deleted: sum((table) => table.deleted),
+    conflicts: sum((table) => table.conflicts),
+    chunks: sum((table) => table.chunks),
+    chunksDiffering: sum((table) => table.chunksDiffering),
+    tablesWithErrors: report.tables.filter((table) => table.errors.length > 0).length,
+  };
+}

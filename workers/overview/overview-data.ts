@@ -3,7 +3,7 @@ import type { DeadLetterPayload } from '../../jobs/cdc-batch.job.js';
 import { LAG_HISTORY_MS, LAG_SAMPLE_EVERY_MS, readLagHistory, type LagSample } from '../../jobs/cdc-lag-history.js';
 import { QUEUE_NAMES } from '../../jobs/queues.js';
 import type { Runtime } from '../../jobs/runtime.js';
-import type { RunReport } from '../../src/reconcile/report.js';
+import { runTotals, type RunReport, type RunTotals } from '../../src/reconcile/report.js';
 import { cdcStreams } from '../cdc-readers.js';
 import {
   readConflictStatus, readCdcStreams, readDeadLetters, readQueueStatus, readRuns, type QueueStatus, type RunStatusEntry,
@@ -21,23 +21,6 @@ export function boardLink(queue: string, options: { readonly status?: string; re
   const job = options.jobId === undefined ? '' : `/${encodeURIComponent(options.jobId)}`;
   const status = options.status === undefined ? '' : `?status=${encodeURIComponent(options.status)}`;
   return `queue/${encodeURIComponent(queue)}${job}${status}`;
-}
-
-/** A run report's counts over all its (table, target) pairs. */
-export interface RunTotals {
-  readonly sourceRows: number;
-  readonly targetRows: number;
-  readonly missing: number;
-  readonly extra: number;
-  readonly changed: number;
-  readonly inserted: number;
-  readonly updated: number;
-  readonly deleted: number;
-  readonly conflicts: number;
-  readonly chunks: number;
-  readonly chunksDiffering: number;
-  /** (table, target) pairs that could not be reconciled. */
-  readonly tablesWithErrors: number;
 }
 
 export type RunView = Omit<RunStatusEntry, 'report'> & {
@@ -207,24 +190,6 @@ function runView(run: RunStatusEntry): RunView {
     ...entry,
     ...(report ? { totals: runTotals(report), reportStatus: report.status } : {}),
     board: boardLink(QUEUE_NAMES.run, { jobId: run.runId }),
-  };
-}
-
-export function runTotals(report: RunReport): RunTotals {
-  const sum = (pick: (table: RunReport['tables'][number]) => number) => report.tables.reduce((total, table) => total + pick(table), 0);
-  return {
-    sourceRows: sum((table) => table.sourceRows),
-    targetRows: sum((table) => table.targetRows),
-    missing: sum((table) => table.missing),
-    extra: sum((table) => table.extra),
-    changed: sum((table) => table.changed),
-    inserted: sum((table) => table.inserted),
-    updated: sum((table) => table.updated),
-    deleted: sum((table) => table.deleted),
-    conflicts: sum((table) => table.conflicts),
-    chunks: sum((table) => table.chunks),
-    chunksDiffering: sum((table) => table.chunksDiffering),
-    tablesWithErrors: report.tables.filter((table) => table.errors.length > 0).length,
   };
 }
 

@@ -7,7 +7,7 @@ import { openApi, type GlobalOptions } from '../context.js';
 import { formatReport } from '../print-report.js';
 import { ProgressDisplay } from '../progress-display.js';
 import { EXIT } from '../exit-codes.js';
-import type { RunReport } from '../../reconcile/report.js';
+import { runTotals, type RunReport } from '../../reconcile/report.js';
 
 export interface ReconcileOptions extends GlobalOptions {
   readonly pipeline: string;
@@ -175,7 +175,8 @@ function printFailure(error: RunFailedError, options: { json?: boolean; configFi
  * (counted when compared, so a run that repaired them counts them too).
  */
 export function differencesFound(report: RunReport): number {
-  return report.tables.reduce((total, table) => total + table.missing + table.extra + table.changed, 0);
+  const totals = runTotals(report);
+  return totals.missing + totals.extra + totals.changed;
 }
 
 /** Writes the run's recorded differing keys (`--print-keys`), and says on stderr when the limit cut the list. */
