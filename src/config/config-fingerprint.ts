@@ -10,6 +10,16 @@ import type { Config } from './config-schema.js';
  * instead of failing it with the wrong credentials or databases.
  */
 export function pipelineFingerprint(config: Config, pipelineName: string): string | undefined {
+  // Every job a worker takes asks: computed once per config (frozen) and pipeline.
+  let byPipeline = computed.get(config);
+  if (!byPipeline) computed.set(config, (byPipeline = new Map()));
+  if (!byPipeline.has(pipelineName)) byPipeline.set(pipelineName, fingerprintOf(config, pipelineName));
+  return byPipeline.get(pipelineName);
+}
+
+const computed = new WeakMap<Config, Map<string, string | undefined>>();
+
+function fingerprintOf(config: Config, pipelineName: string): string | undefined {
   const pipeline = config.pipelines.find((candidate) => candidate.name === pipelineName);
   if (!pipeline) return undefined;
   const address = (connection: string) => {
