@@ -13,10 +13,16 @@ export class ProgressDisplay {
   private lastWaiting: string | undefined;
   private readonly startedAt = Date.now();
 
-  constructor(private readonly enabled: boolean) {}
-
   update(counts: RunProgressCounts): void {
-    if (!this.enabled) return;
+    if (!process.stderr.isTTY) {
+      // A line every 10 s from the start (also while nothing is planned yet), or when waiting starts
+      // or ends; the run is polled every 50 ms, so nothing is formatted in between.
+      const now = Date.now();
+      const waitingChanged = counts.waiting !== this.lastWaiting;
+      this.lastWaiting = counts.waiting;
+      if (!waitingChanged && now - this.lastLine < 10_000) return;
+      this.lastLine = now;
+    }
     const total = Math.max(counts.chunksPlanned, 1);
     const eta = this.eta(counts);
     const payload = {
@@ -42,12 +48,6 @@ export class ProgressDisplay {
       this.bar.update(Math.min(counts.chunksDone, total), payload);
       return;
     }
-    const now = Date.now();
-    const waitingChanged = counts.waiting !== this.lastWaiting;
-    this.lastWaiting = counts.waiting;
-    // A line every 10 s from the start (also while nothing is planned yet), or when waiting starts or ends.
-    if (!waitingChanged && now - this.lastLine < 10_000) return;
-    this.lastLine = now;
     const planning = counts.chunksPlanned === 0 ? 'no chunk planned yet, ' : '';
     process.stderr.write(
       `reconcile: ${planning}chunks ${counts.chunksDone}/${counts.chunksPlanned}, tables ${payload.tables}, rows ${payload.rows}, ` +

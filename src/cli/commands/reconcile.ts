@@ -71,7 +71,7 @@ export async function processAndWait(
   options: { workers?: number; json?: boolean; configFile?: string; failOnDiff?: boolean; printKeys?: string },
 ): Promise<number> {
   // stderr, also with --json (its report goes to stdout): a bar on a terminal, else a line every 10 s.
-  const display = new ProgressDisplay(true);
+  const display = new ProgressDisplay();
   const noWorkers = options.workers === 0 ? warnWhileNoWorker(rowsync, options.configFile) : undefined;
   let report: RunReport;
   try {
